@@ -1,0 +1,1 @@
+"""Clinical rules and calculations: plain Python, no Qt, no SQL, no clock."""
