@@ -1,0 +1,260 @@
+"""Opening a clinic database: checks that never touch a file they refuse, engine set-up,
+migrations to the current schema, and sessions (one per user action).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 5000
+
+
+class DatabaseOpenError(Exception):
+    """The database cannot be opened; the message says why in words a clinic's IT person reads."""
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    url: str
+    display_name: str
+    created: bool
+
+
+def database_url(path_or_url: str) -> str:
+    """Turn ``--db`` into a SQLAlchemy URL: a plain path means a SQLite file."""
+    if "://" in path_or_url:
+        return path_or_url
+    return f"sqlite:///{Path(path_or_url).expanduser().resolve()}"
+
+
+def _alembic_config(connection: Any = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _inspect_existing_sqlite(path: Path) -> None:
+    """Refuse files that are not ours, damaged, or too new, reading them without writing."""
+    if path.is_dir():
+        raise DatabaseOpenError(f"{path} is a folder, not a database file.")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise DatabaseOpenError(f"{path} cannot be read: {exc.strerror or exc}.") from exc
+    if header == b"":
+        return  # an empty file is an empty database; it is set up like a new one
+    if header != SQLITE_HEADER:
+        raise DatabaseOpenError(
+            f"{path} is not a Care Pathway Tracker database (it is not a SQLite file). "
+            "Check the path given with --db; the file was not changed."
+        )
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise DatabaseOpenError(f"{path} cannot be opened: {exc}.") from exc
+    try:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            return
+        if "alembic_version" not in tables:
+            raise DatabaseOpenError(
+                f"{path} is a SQLite database but not a Care Pathway Tracker database. "
+                "The file was not changed."
+            )
+        revisions = [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")]
+        check = conn.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseOpenError(
+                f"{path} is locked by another program. Close the other program, or wait, "
+                "and try again."
+            ) from exc
+        raise DatabaseOpenError(f"{path} is damaged and cannot be read ({exc}).") from exc
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseOpenError(f"{path} is damaged and cannot be read ({exc}).") from exc
+    finally:
+        conn.close()
+    if check is None or check[0] != "ok":
+        raise DatabaseOpenError(
+            f"{path} failed SQLite's integrity check ({check[0] if check else 'no answer'}). "
+            "Restore it from a backup; the file was not changed."
+        )
+    _refuse_unknown_revisions(str(path), revisions)
+
+
+def _refuse_unknown_revisions(name: str, revisions: list[str]) -> None:
+    script = ScriptDirectory.from_config(_alembic_config())
+    for revision in revisions:
+        try:
+            known = script.get_revision(revision)
+        except CommandError:
+            known = None
+        if known is None:
+            raise DatabaseOpenError(
+                f"{name} was written by a newer version of Care Pathway Tracker "
+                f"(schema {revision}); this version knows schemas up to {head_revision()}. "
+                "Install the newer version to open it. The file was not changed."
+            )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so SQLAlchemy's BEGIN is the only one
+        # (the pysqlite driver otherwise defers BEGIN and breaks transactional DDL).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writes take the lock up front so two windows never deadlock upgrading a read lock.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """An open, migrated database and the session factories of the app.
+
+    Attributes:
+        engine: the SQLAlchemy engine.
+        info: what was opened, for the status bar and messages.
+    """
+
+    def __init__(self, engine: Engine, info: DatabaseInfo) -> None:
+        self.engine = engine
+        self.info = info
+        is_sqlite = engine.dialect.name == "sqlite"
+        write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite else engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(write_engine, expire_on_commit=False)
+        self._active: ContextVar[Session | None] = ContextVar("active_write", default=None)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for queries; rolled back at the end."""
+        with self._read() as session:
+            yield session
+            session.rollback()
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session for one user action: everything commits together or nothing does.
+
+        Nested calls join the outer transaction, so a batch of actions (seeding the demo
+        database, an import) is still all-or-nothing.
+        """
+        outer = self._active.get()
+        if outer is not None:
+            yield outer
+            return
+        with self._write.begin() as session:
+            token = self._active.set(session)
+            try:
+                yield session
+            finally:
+                self._active.reset(token)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(path_or_url: str) -> Database:
+    """Open (creating or upgrading as needed) a clinic database.
+
+    Raises:
+        DatabaseOpenError: the file is not a database, damaged, locked, or from a newer version.
+    """
+    url = database_url(path_or_url)
+    path = _sqlite_path(url)
+    created = False
+    if path is not None:
+        if path.exists():
+            _inspect_existing_sqlite(path)
+        else:
+            if not path.parent.is_dir():
+                raise DatabaseOpenError(f"The folder {path.parent} does not exist.")
+            try:
+                # Created owner-only: the file holds patient data.
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise DatabaseOpenError(
+                    f"{path} cannot be created: {exc.strerror or exc}."
+                ) from exc
+            created = True
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    display = str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
+    try:
+        _migrate(engine, display)
+    except DatabaseOpenError:
+        engine.dispose()
+        raise
+    except OperationalError as exc:
+        engine.dispose()
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            raise DatabaseOpenError(
+                f"{display} is locked by another program. Close it, or wait, and try again."
+            ) from exc
+        raise DatabaseOpenError(f"{display} cannot be opened: {exc.orig}.") from exc
+    except DBAPIError as exc:
+        engine.dispose()
+        raise DatabaseOpenError(f"{display} cannot be opened: {exc.orig}.") from exc
+    return Database(engine, DatabaseInfo(url=url, display_name=display, created=created))
+
+
+def _migrate(engine: Engine, display: str) -> None:
+    """Bring the schema to head in one transaction; refuse a schema newer than this version."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    _refuse_unknown_revisions(display, list(current))
+    if tuple(current) == (head_revision(),):
+        return
+    write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+    with write_engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")

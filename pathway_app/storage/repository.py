@@ -1,0 +1,161 @@
+"""Queries and writes the services need. Callers own the session and its transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from pathway_app.domain.errors import NotFound
+from pathway_app.domain.progress import DueStatus
+from pathway_app.storage.orm import AuditEntry, Episode, Milestone, Patient
+
+
+def add_audit(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: int,
+    patient_id: int | None = None,
+    episode_id: int | None = None,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit entry in the caller's transaction."""
+    detail = json.dumps({"old": old or {}, "new": new or {}}, default=str, ensure_ascii=False)
+    session.add(
+        AuditEntry(
+            at=at,
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            patient_id=patient_id,
+            episode_id=episode_id,
+            detail=detail,
+        )
+    )
+
+
+def patient_by_mrn(session: Session, mrn: str) -> Patient | None:
+    return session.scalars(select(Patient).where(Patient.mrn == mrn)).first()
+
+
+def get_patient(session: Session, patient_id: int) -> Patient:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound("That patient no longer exists.")
+    return patient
+
+
+def get_episode(session: Session, episode_id: int) -> Episode:
+    episode = session.get(Episode, episode_id)
+    if episode is None:
+        raise NotFound("That episode no longer exists.")
+    return episode
+
+
+def get_milestone(session: Session, milestone_id: int) -> Milestone:
+    milestone = session.get(Milestone, milestone_id)
+    if milestone is None:
+        raise NotFound("That milestone no longer exists.")
+    return milestone
+
+
+def open_episode_of(session: Session, patient_id: int) -> Episode | None:
+    query = select(Episode).where(Episode.patient_id == patient_id, Episode.status == "open")
+    return session.scalars(query).first()
+
+
+def search_patients(session: Session, text: str = "", limit: int = 200) -> Sequence[Patient]:
+    query = select(Patient).order_by(Patient.family_name, Patient.given_name, Patient.mrn)
+    if text.strip():
+        query = query.where(_patient_matches(text))
+    return session.scalars(query.limit(limit)).all()
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _patient_matches(text: str) -> Any:
+    pattern = _like_pattern(text)
+    full_name = Patient.given_name + " " + Patient.family_name
+    return or_(
+        Patient.mrn.ilike(pattern, escape="\\"),
+        Patient.family_name.ilike(pattern, escape="\\"),
+        Patient.given_name.ilike(pattern, escape="\\"),
+        full_name.ilike(pattern, escape="\\"),
+        (Patient.family_name + ", " + Patient.given_name).ilike(pattern, escape="\\"),
+    )
+
+
+def worklist_query(
+    *,
+    today: date,
+    due_soon_days: int,
+    search: str = "",
+    stage: str | None = None,
+    status: DueStatus | None = None,
+) -> Select[tuple[Episode, Patient]]:
+    """Open episodes with their patient, most urgent first; filters run in SQL on indexes."""
+    query = (
+        select(Episode, Patient)
+        .join(Patient, Episode.patient_id == Patient.id)
+        .where(Episode.status == "open")
+    )
+    if search.strip():
+        query = query.where(_patient_matches(search))
+    if stage:
+        query = query.where(Episode.current_stage == stage)
+    soon = today + timedelta(days=due_soon_days)
+    if status is DueStatus.OVERDUE:
+        query = query.where(Episode.next_due_on < today)
+    elif status is DueStatus.DUE_SOON:
+        query = query.where(Episode.next_due_on >= today, Episode.next_due_on <= soon)
+    elif status is DueStatus.ON_TRACK:
+        query = query.where(Episode.next_due_on > soon)
+    elif status is DueStatus.NO_DATE:
+        query = query.where(Episode.next_due_on.is_(None))
+    return query.order_by(
+        Episode.next_due_on.is_(None), Episode.next_due_on, Patient.family_name, Episode.id
+    )
+
+
+def worklist(
+    session: Session, query: Select[tuple[Episode, Patient]]
+) -> list[tuple[Episode, Patient]]:
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def episode_with_milestones(session: Session, episode_id: int) -> Episode:
+    query = (
+        select(Episode)
+        .options(joinedload(Episode.milestones), joinedload(Episode.patient))
+        .where(Episode.id == episode_id)
+    )
+    episode = session.scalars(query).unique().first()
+    if episode is None:
+        raise NotFound("That episode no longer exists.")
+    return episode
+
+
+def episode_history(session: Session, episode_id: int) -> Sequence[AuditEntry]:
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.episode_id == episode_id)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    )
+    return session.scalars(query).all()
+
+
+def count_open_episodes(session: Session) -> int:
+    return session.scalar(select(func.count()).where(Episode.status == "open")) or 0
