@@ -1,0 +1,187 @@
+"""Read models for the screens, built inside the session so no ORM object reaches Qt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from pathway_app.domain.progress import DueStatus, StageState, due_status, stage_states
+from pathway_app.services.context import ServiceContext
+from pathway_app.storage import repository as repo
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    episode_id: int
+    patient_id: int
+    patient_name: str
+    mrn: str
+    indication: str
+    stage_key: str | None
+    stage_name: str
+    next_action: str
+    next_due_on: date | None
+    status: DueStatus
+
+
+@dataclass(frozen=True)
+class MilestoneView:
+    id: int
+    key: str
+    name: str
+    detail: str
+    gate: bool
+    stage_key: str
+    state: str
+    due_on: date | None
+    done_at: datetime | None
+    done_by: str | None
+    skip_reason: str | None
+    note: str | None
+    status: DueStatus | None  # None once the milestone is resolved
+
+
+@dataclass(frozen=True)
+class StageView:
+    key: str
+    name: str
+    state: StageState
+    milestones: tuple[MilestoneView, ...]
+
+    @property
+    def resolved_count(self) -> int:
+        return sum(1 for m in self.milestones if m.state != "planned")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    actor: str
+    action: str
+    milestone: str
+    detail: dict[str, dict[str, object]]
+
+
+@dataclass(frozen=True)
+class EpisodeView:
+    id: int
+    patient_id: int
+    patient_name: str
+    mrn: str
+    birth_date: date
+    indication: str
+    drug: str
+    pump_model: str
+    planned_procedure_on: date
+    surgeon: str
+    setting: str
+    status: str
+    current_stage: str | None
+    next_action: str
+    next_due_on: date | None
+    due_status: DueStatus
+    stages: tuple[StageView, ...]
+    history: tuple[HistoryEntry, ...]
+
+
+def worklist(
+    ctx: ServiceContext,
+    *,
+    search: str = "",
+    stage: str | None = None,
+    status: DueStatus | None = None,
+) -> list[WorklistRow]:
+    """The open episodes, most urgent first, filtered in the database."""
+    today = ctx.today()
+    soon = ctx.template.parameter("due_soon_days")
+    query = repo.worklist_query(
+        today=today, due_soon_days=soon, search=search, stage=stage, status=status
+    )
+    with ctx.db.reading() as session:
+        return [
+            WorklistRow(
+                episode_id=episode.id,
+                patient_id=patient.id,
+                patient_name=f"{patient.family_name}, {patient.given_name}",
+                mrn=patient.mrn,
+                indication=ctx.indication_name(episode.indication),
+                stage_key=episode.current_stage,
+                stage_name=ctx.stage_name(episode.current_stage),
+                next_action=episode.next_action,
+                next_due_on=episode.next_due_on,
+                status=due_status(episode.next_due_on, today, soon),
+            )
+            for episode, patient in repo.worklist(session, query)
+        ]
+
+
+def episode_view(ctx: ServiceContext, episode_id: int) -> EpisodeView:
+    today = ctx.today()
+    soon = ctx.template.parameter("due_soon_days")
+    with ctx.db.reading() as session:
+        episode = repo.episode_with_milestones(session, episode_id)
+        stage_order: list[tuple[str, str]] = []
+        for m in episode.milestones:
+            if (m.stage_key, m.stage_name) not in stage_order:
+                stage_order.append((m.stage_key, m.stage_name))
+        states = stage_states([key for key, _ in stage_order], episode.current_stage)
+        stages = tuple(
+            StageView(
+                key=key,
+                name=name,
+                state=states[key],
+                milestones=tuple(
+                    MilestoneView(
+                        id=m.id,
+                        key=m.key,
+                        name=m.name,
+                        detail=m.detail,
+                        gate=m.gate,
+                        stage_key=m.stage_key,
+                        state=m.state,
+                        due_on=m.due_on,
+                        done_at=m.done_at,
+                        done_by=m.done_by,
+                        skip_reason=m.skip_reason,
+                        note=m.note,
+                        status=due_status(m.due_on, today, soon) if m.state == "planned" else None,
+                    )
+                    for m in episode.milestones
+                    if m.stage_key == key
+                ),
+            )
+            for key, name in stage_order
+        )
+        names = {m.id: m.name for m in episode.milestones}
+        history = tuple(
+            HistoryEntry(
+                at=entry.at,
+                actor=entry.actor,
+                action=entry.action,
+                milestone=names.get(entry.entity_id, "") if entry.entity == "milestone" else "",
+                detail=json.loads(entry.detail),
+            )
+            for entry in repo.episode_history(session, episode_id)
+        )
+        patient = episode.patient
+        return EpisodeView(
+            id=episode.id,
+            patient_id=patient.id,
+            patient_name=f"{patient.family_name}, {patient.given_name}",
+            mrn=patient.mrn,
+            birth_date=patient.birth_date,
+            indication=ctx.indication_name(episode.indication),
+            drug=ctx.drug_name(episode.drug),
+            pump_model=ctx.pump_name(episode.pump_model),
+            planned_procedure_on=episode.planned_procedure_on,
+            surgeon=episode.surgeon,
+            setting=ctx.setting_name(episode.setting),
+            status=episode.status,
+            current_stage=episode.current_stage,
+            next_action=episode.next_action,
+            next_due_on=episode.next_due_on,
+            due_status=due_status(episode.next_due_on, today, soon),
+            stages=stages,
+            history=history,
+        )
