@@ -1,0 +1,124 @@
+"""Composition root: builds the service context and the Qt application from the options."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pathway_app import paths
+from pathway_app.domain.catalogues import Catalogue, load_catalogue
+from pathway_app.domain.clock import Clock, FixedClock, SystemClock
+from pathway_app.domain.errors import TemplateError
+from pathway_app.domain.template import PathwayTemplate, load_template
+from pathway_app.resources import resource_path, resources_dir
+from pathway_app.services.context import ServiceContext
+from pathway_app.storage.database import Database, DatabaseOpenError, open_database
+
+TEMPLATE_FILE = ("pathways", "constant_flow_pump.toml")
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    database: str | None = None
+    demo: bool = False
+    screenshot: Path | None = None
+    now: datetime | None = None
+    actor: str = "unknown user"
+
+
+def load_configuration() -> tuple[PathwayTemplate, Catalogue]:
+    """Load and validate the pathway template and the catalogues (raises TemplateError)."""
+    return load_template(resource_path(*TEMPLATE_FILE)), load_catalogue(resources_dir())
+
+
+def make_clock(now: datetime | None) -> Clock:
+    return FixedClock(now) if now is not None else SystemClock()
+
+
+def open_demo_database(template: PathwayTemplate, catalogue: Catalogue, clock: Clock) -> Database:
+    """Recreate the demo database so its dates are always relative to today."""
+    from pathway_app.services.demo import seed_demo
+
+    path = paths.demo_database()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    db = open_database(str(path))
+    seed_demo(ServiceContext(db, template, catalogue, clock, "demo"))
+    return db
+
+
+def build_context(options: AppOptions) -> ServiceContext:
+    """Everything but Qt. Raises TemplateError or DatabaseOpenError with readable messages."""
+    template, catalogue = load_configuration()
+    clock = make_clock(options.now)
+    if options.demo:
+        db = open_demo_database(template, catalogue, clock)
+    else:
+        db = open_database(options.database or paths.default_database())
+    return ServiceContext(db, template, catalogue, clock, options.actor)
+
+
+def _report(title: str, message: str) -> None:
+    """Print the problem, and show it in a message box when there is a screen to show it on."""
+    print(f"pathway-app: {message}", file=sys.stderr)
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    if QGuiApplication.platformName() not in ("offscreen", "minimal"):
+        QMessageBox.critical(None, title, message)
+    del app
+
+
+def run(options: AppOptions) -> int:
+    from pathway_app.cli import EXIT_CONFIGURATION, EXIT_DATABASE, EXIT_SCREENSHOT
+
+    try:
+        ctx = build_context(options)
+    except TemplateError as exc:
+        _report("Care Pathway Tracker", f"The pathway configuration is broken: {exc}")
+        return EXIT_CONFIGURATION
+    except DatabaseOpenError as exc:
+        _report("Care Pathway Tracker", str(exc))
+        return EXIT_DATABASE
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from pathway_app.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Care Pathway Tracker")
+    app.setOrganizationName("pathway-app")
+    settings = None
+    if options.screenshot is None:
+        settings = QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
+    window = MainWindow(ctx, settings)
+    try:
+        if options.screenshot is not None:
+            return _screenshot(app, window, options.screenshot, EXIT_SCREENSHOT)
+        window.show()
+        return app.exec()
+    finally:
+        ctx.db.close()
+
+
+def _screenshot(app: object, window: object, target: Path, failure_code: int) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from pathway_app.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    window.show()
+    # Open the most urgent episode, so the picture shows both halves of the window.
+    window.worklist.table.selectRow(0)
+    window.worklist.open_selected()
+    QApplication.processEvents()
+    if not window.grab().save(str(target), "PNG"):
+        print(f"pathway-app: the screenshot could not be written to {target}", file=sys.stderr)
+        return failure_code
+    window.close()
+    return 0

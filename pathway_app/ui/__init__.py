@@ -1,0 +1,1 @@
+"""Qt Widgets: the only layer that imports PySide6."""

@@ -1,0 +1,297 @@
+"""The worklist: one row per open episode, searchable, filterable and sortable."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pathway_app.domain.progress import URGENCY, DueStatus
+from pathway_app.services.context import ServiceContext
+from pathway_app.services.views import WorklistRow, worklist
+from pathway_app.ui import object_names as names
+from pathway_app.ui.common import STATUS_COLOURS, format_date, named, status_text, tr
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
+
+_Index = QModelIndex | QPersistentModelIndex
+MAX_COLUMN_WIDTH = 170
+
+
+class Column(IntEnum):
+    PATIENT = 0
+    MRN = 1
+    INDICATION = 2
+    STAGE = 3
+    NEXT_ACTION = 4
+    DUE = 5
+    STATUS = 6
+
+
+def _headers() -> dict[Column, str]:
+    return {
+        Column.PATIENT: tr("Worklist", "Patient"),
+        Column.MRN: tr("Worklist", "MRN"),
+        Column.INDICATION: tr("Worklist", "Indication"),
+        Column.STAGE: tr("Worklist", "Stage"),
+        Column.NEXT_ACTION: tr("Worklist", "Next action"),
+        Column.DUE: tr("Worklist", "Due"),
+        Column.STATUS: tr("Worklist", "Status"),
+    }
+
+
+class WorklistModel(QAbstractTableModel):
+    """Rows of `WorklistRow`; the database does the filtering, the proxy the sorting."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[WorklistRow] = []
+        self._headers = _headers()
+
+    def set_rows(self, rows: list[WorklistRow]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def row_at(self, row: int) -> WorklistRow:
+        return self._rows[row]
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self._headers[Column(section)]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == SORT_ROLE:
+            return self._sort_key(row, column)
+        if role == EPISODE_ID_ROLE:
+            return row.episode_id
+        if role == STATUS_ROLE:
+            return row.status.value
+        if column is Column.STATUS:
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return STATUS_COLOURS.get(row.status)
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor("#000000")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._display(row, column)
+        return None
+
+    @staticmethod
+    def _display(row: WorklistRow, column: Column) -> str:
+        match column:
+            case Column.PATIENT:
+                return row.patient_name
+            case Column.MRN:
+                return row.mrn
+            case Column.INDICATION:
+                return row.indication
+            case Column.STAGE:
+                return row.stage_name
+            case Column.NEXT_ACTION:
+                return row.next_action or "—"
+            case Column.DUE:
+                return format_date(row.next_due_on)
+            case Column.STATUS:
+                return status_text(row.status)
+
+    @staticmethod
+    def _sort_key(row: WorklistRow, column: Column) -> Any:
+        match column:
+            case Column.DUE:
+                return (row.next_due_on or date.max).toordinal()
+            case Column.STATUS:
+                # Urgency first, then the due date within a level.
+                return (
+                    URGENCY.index(row.status) * 10_000_000
+                    + (row.next_due_on or date.max).toordinal()
+                )
+            case _:
+                return WorklistModel._display(row, column).casefold()
+
+
+class WorklistPanel(QWidget):
+    """Search box, stage and status filters, and the table. Emits `episode_opened(id)`."""
+
+    episode_opened = Signal(int)
+    rows_loaded = Signal(int)
+
+    def __init__(self, ctx: ServiceContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ctx = ctx
+        self.setObjectName(names.WORKLIST_PANEL)
+        self.search = named(QLineEdit(), names.WORKLIST_SEARCH, self.tr("Search by name or MRN"))
+        self.search.setPlaceholderText(self.tr("Search name or MRN…"))
+        self.search.setClearButtonEnabled(True)
+        self.stage_filter = named(QComboBox(), names.WORKLIST_STAGE_FILTER, self.tr("Stage"))
+        self.stage_filter.addItem(self.tr("All stages"), None)
+        for stage in ctx.template.stages:
+            self.stage_filter.addItem(stage.name, stage.key)
+        self.status_filter = named(QComboBox(), names.WORKLIST_STATUS_FILTER, self.tr("Status"))
+        self.status_filter.addItem(self.tr("All statuses"), None)
+        for status in URGENCY:
+            self.status_filter.addItem(status_text(status), status.value)
+
+        self.model = WorklistModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = named(QTableView(), names.WORKLIST_TABLE, self.tr("Worklist"))
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(Column.NEXT_ACTION, QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(self._open_index)
+        self.open_button = named(
+            QPushButton(self.tr("&Open episode")),
+            names.WORKLIST_OPEN_BUTTON,
+            self.tr("Open the selected episode"),
+        )
+        self.open_button.clicked.connect(self.open_selected)
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            shortcut = QShortcut(QKeySequence(key), self.table)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(self.open_selected)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.reload)
+        self.search.textChanged.connect(self._debounce.start)
+        self.search.returnPressed.connect(self.reload)
+        self.stage_filter.currentIndexChanged.connect(self.reload)
+        self.status_filter.currentIndexChanged.connect(self.reload)
+
+        filters = QHBoxLayout()
+        search_label = QLabel(self.tr("&Search:"))
+        search_label.setBuddy(self.search)
+        stage_label = QLabel(self.tr("S&tage:"))
+        stage_label.setBuddy(self.stage_filter)
+        status_label = QLabel(self.tr("Stat&us:"))
+        status_label.setBuddy(self.status_filter)
+        filters.addWidget(search_label)
+        filters.addWidget(self.search, 2)
+        filters.addWidget(stage_label)
+        filters.addWidget(self.stage_filter, 1)
+        filters.addWidget(status_label)
+        filters.addWidget(self.status_filter, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(filters)
+        layout.addWidget(self.table)
+        bottom = QHBoxLayout()
+        self.count_label = QLabel()
+        bottom.addWidget(self.count_label)
+        bottom.addStretch(1)
+        bottom.addWidget(self.open_button)
+        layout.addLayout(bottom)
+        for first, second in (
+            (self.search, self.stage_filter),
+            (self.stage_filter, self.status_filter),
+            (self.status_filter, self.table),
+            (self.table, self.open_button),
+        ):
+            QWidget.setTabOrder(first, second)
+
+    @Slot()
+    def reload(self) -> None:
+        """Query the database with the current filters, keeping the selected episode selected."""
+        self._debounce.stop()
+        selected = self.selected_episode_id()
+        status = self.status_filter.currentData()
+        rows = worklist(
+            self._ctx,
+            search=self.search.text(),
+            stage=self.stage_filter.currentData(),
+            status=DueStatus(status) if status else None,
+        )
+        self.model.set_rows(rows)
+        for column in (
+            Column.PATIENT,
+            Column.MRN,
+            Column.INDICATION,
+            Column.STAGE,
+            Column.DUE,
+            Column.STATUS,
+        ):
+            self.table.resizeColumnToContents(column)
+            # Long indications are cut with an ellipsis so the next action keeps its room.
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_WIDTH))
+        self.count_label.setText(self.tr("%n episode(s) shown", "", len(rows)))
+        if selected is not None:
+            self.select_episode(selected)
+        self.rows_loaded.emit(len(rows))
+
+    def selected_episode_id(self) -> int | None:
+        indexes = self.table.selectionModel().selectedRows()
+        if not indexes:
+            return None
+        return int(indexes[0].data(EPISODE_ID_ROLE))
+
+    def select_episode(self, episode_id: int) -> bool:
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            if index.data(EPISODE_ID_ROLE) == episode_id:
+                self.table.selectRow(row)
+                self.table.scrollTo(index)
+                return True
+        return False
+
+    @Slot()
+    def open_selected(self) -> None:
+        episode_id = self.selected_episode_id()
+        if episode_id is not None:
+            self.episode_opened.emit(episode_id)
+
+    @Slot(QModelIndex)
+    def _open_index(self, index: QModelIndex) -> None:
+        self.episode_opened.emit(int(index.data(EPISODE_ID_ROLE)))
