@@ -1,0 +1,71 @@
+"""Shared fixtures: a fixed clock, the shipped template and catalogues, and a fresh database
+file per test (never ``:memory:``, which behaves differently across threads)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+# Qt must never need a screen in the test suite.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathway_app.app import load_configuration  # noqa: E402
+from pathway_app.domain.catalogues import Catalogue  # noqa: E402
+from pathway_app.domain.clock import FixedClock  # noqa: E402
+from pathway_app.domain.template import PathwayTemplate  # noqa: E402
+from pathway_app.services.context import ServiceContext  # noqa: E402
+from pathway_app.storage.database import Database, open_database  # noqa: E402
+
+FIXED_NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real per-user data folder or a developer's settings."""
+    monkeypatch.setenv("PATHWAY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TZ", "UTC")
+    for name in ("PATHWAY_DB", "PATHWAY_NOW", "PATHWAY_USER", "PATHWAY_RESOURCES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def configuration() -> tuple[PathwayTemplate, Catalogue]:
+    return load_configuration()
+
+
+@pytest.fixture
+def template(configuration: tuple[PathwayTemplate, Catalogue]) -> PathwayTemplate:
+    return configuration[0]
+
+
+@pytest.fixture
+def catalogue(configuration: tuple[PathwayTemplate, Catalogue]) -> Catalogue:
+    return configuration[1]
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(FIXED_NOW)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "clinic.sqlite3"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Database]:
+    database = open_database(str(db_path))
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def ctx(
+    db: Database, template: PathwayTemplate, catalogue: Catalogue, clock: FixedClock
+) -> ServiceContext:
+    return ServiceContext(db, template, catalogue, clock, "Nurse Tester")
