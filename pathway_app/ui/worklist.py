@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -159,7 +159,7 @@ class WorklistPanel(QWidget):
     def __init__(self, ctx: ServiceContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._ctx = ctx
-        self.setObjectName(names.WORKLIST_PANEL)
+        named(self, names.WORKLIST_PANEL, self.tr("Worklist"))
         self.search = named(QLineEdit(), names.WORKLIST_SEARCH, self.tr("Search by name or MRN"))
         self.search.setPlaceholderText(self.tr("Search name or MRN…"))
         self.search.setClearButtonEnabled(True)
@@ -190,17 +190,14 @@ class WorklistPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(Column.NEXT_ACTION, QHeaderView.ResizeMode.Stretch)
-        self.table.doubleClicked.connect(self._open_index)
+        # activated covers Enter and the platform's double- or single-click to open.
+        self.table.activated.connect(self._open_index)
         self.open_button = named(
             QPushButton(self.tr("&Open episode")),
             names.WORKLIST_OPEN_BUTTON,
             self.tr("Open the selected episode"),
         )
         self.open_button.clicked.connect(self.open_selected)
-        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            shortcut = QShortcut(QKeySequence(key), self.table)
-            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.activated.connect(self.open_selected)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)

@@ -45,8 +45,8 @@ class EpisodeDialog(QDialog):
         super().__init__(parent)
         self._ctx = ctx
         self.episode_id: int | None = None
-        self.setObjectName(names.EPISODE_DIALOG)
         self.setWindowTitle(self.tr("Open an episode"))
+        named(self, names.EPISODE_DIALOG, self.windowTitle())
         self.setMinimumWidth(560)
 
         patients = [p for p in find_patients(ctx) if not p.has_open_episode]

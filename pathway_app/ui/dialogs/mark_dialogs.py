@@ -47,8 +47,8 @@ class DoneDialog(QDialog):
         super().__init__(parent)
         self._ctx = ctx
         self._milestone_id = milestone_id
-        self.setObjectName(names.DONE_DIALOG)
         self.setWindowTitle(self.tr("Mark done"))
+        named(self, names.DONE_DIALOG, self.windowTitle())
         self.setMinimumWidth(440)
         now = to_qdatetime(ctx.now())
         self.when = named(QDateTimeEdit(now), names.DONE_AT_EDIT, self.tr("Done at"))
@@ -114,8 +114,8 @@ class SkipDialog(QDialog):
         super().__init__(parent)
         self._ctx = ctx
         self._milestone_id = milestone_id
-        self.setObjectName(names.SKIP_DIALOG)
         self.setWindowTitle(self.tr("Skip milestone"))
+        named(self, names.SKIP_DIALOG, self.windowTitle())
         self.setMinimumWidth(440)
         self.reason = named(QPlainTextEdit(), names.SKIP_REASON_EDIT, self.tr("Reason"))
         self.reason.setTabChangesFocus(True)

@@ -49,8 +49,8 @@ class PatientDialog(QDialog):
         super().__init__(parent)
         self._ctx = ctx
         self.patient_id: int | None = None
-        self.setObjectName(names.PATIENT_DIALOG)
         self.setWindowTitle(self.tr("Register a patient"))
+        named(self, names.PATIENT_DIALOG, self.windowTitle())
         self.setMinimumWidth(460)
 
         self.mrn = named(QLineEdit(), names.PATIENT_MRN_EDIT, self.tr("Medical record number"))
