@@ -105,9 +105,10 @@ def worklist_query(
     search: str = "",
     stage: str | None = None,
     status: DueStatus | None = None,
-) -> Select[tuple[Episode, Patient]]:
+) -> Select[Any]:
     """Open episodes with their patient, most urgent first; filters run in SQL on indexes."""
-    query = (
+    # Typed loosely: the row type parameters of Select differ between SQLAlchemy 2.0 and 2.1.
+    query: Any = (
         select(Episode, Patient)
         .join(Patient, Episode.patient_id == Patient.id)
         .where(Episode.status == "open")
@@ -130,10 +131,9 @@ def worklist_query(
     )
 
 
-def worklist(
-    session: Session, query: Select[tuple[Episode, Patient]]
-) -> list[tuple[Episode, Patient]]:
-    return [(row[0], row[1]) for row in session.execute(query)]
+def worklist(session: Session, query: Select[Any]) -> list[tuple[Episode, Patient]]:
+    rows: Any = session.execute(query)
+    return [(row[0], row[1]) for row in rows]
 
 
 def episode_with_milestones(session: Session, episode_id: int) -> Episode:

@@ -150,7 +150,7 @@ class EpisodeViewWidget(QWidget):
             self.tr("Skip the selected milestone with a reason"),
         )
         self.undo_button = named(
-            QPushButton(self.tr("&Undo mark")),
+            QPushButton(self.tr("U&ndo mark")),
             names.UNDO_MARK_BUTTON,
             self.tr("Undo the mark on the selected milestone"),
         )
@@ -166,7 +166,7 @@ class EpisodeViewWidget(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.details)
         layout.addWidget(self.next_action)
-        stages_label = QLabel(self.tr("S&tages"))
+        stages_label = QLabel(self.tr("St&ages"))
         stages_label.setBuddy(self.stage_list)
         layout.addWidget(stages_label)
         layout.addWidget(self.stage_list)
@@ -180,7 +180,7 @@ class EpisodeViewWidget(QWidget):
         buttons.addWidget(self.undo_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        history_label = QLabel(self.tr("&History"))
+        history_label = QLabel(self.tr("Histor&y"))
         history_label.setBuddy(self.history)
         layout.addWidget(history_label)
         layout.addWidget(self.history, 1)
@@ -308,7 +308,9 @@ class EpisodeViewWidget(QWidget):
                 first_open = item
         for column in range(1, 4):
             self.milestone_list.resizeColumnToContents(column)
-        self.milestone_list.setCurrentItem(first_open or self.milestone_list.topLevelItem(0))
+        chosen = first_open or self.milestone_list.topLevelItem(0)
+        if chosen is not None:
+            self.milestone_list.setCurrentItem(chosen)
         self._update_buttons()
 
     def selected_milestone(self) -> MilestoneView | None:
@@ -336,7 +338,7 @@ class EpisodeViewWidget(QWidget):
                 break
         for index in range(self.milestone_list.topLevelItemCount()):
             item = self.milestone_list.topLevelItem(index)
-            if item.data(0, MILESTONE_ID_ROLE) == milestone_id:
+            if item is not None and item.data(0, MILESTONE_ID_ROLE) == milestone_id:
                 self.milestone_list.setCurrentItem(item)
                 return True
         return False
