@@ -13,12 +13,12 @@ import pytest
 # Qt must never need a screen in the test suite.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathway_app.app import load_configuration  # noqa: E402
-from pathway_app.domain.catalogues import Catalogue  # noqa: E402
-from pathway_app.domain.clock import FixedClock  # noqa: E402
-from pathway_app.domain.template import PathwayTemplate  # noqa: E402
-from pathway_app.services.context import ServiceContext  # noqa: E402
-from pathway_app.storage.database import Database, open_database  # noqa: E402
+from pathway_app.app import load_configuration
+from pathway_app.domain.catalogues import Catalogue
+from pathway_app.domain.clock import FixedClock
+from pathway_app.domain.template import PathwayTemplate
+from pathway_app.services.context import ServiceContext
+from pathway_app.storage.database import Database, open_database
 
 FIXED_NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
