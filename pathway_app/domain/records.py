@@ -46,7 +46,7 @@ def _check_name(errors: dict[str, str], field: str, value: str, label: str) -> N
         errors[field] = f"Enter the {label}."
     elif len(value.strip()) > NAME_MAX_LENGTH:
         errors[field] = f"The {label} is longer than {NAME_MAX_LENGTH} characters."
-    elif _has_control_chars(value):
+    elif _has_control_chars(value.strip()):
         errors[field] = f"The {label} contains a control character."
 
 

@@ -137,12 +137,18 @@ def _refuse_unknown_revisions(name: str, revisions: list[str]) -> None:
             )
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the driver so SQLAlchemy's BEGIN is the only one
         # (the pysqlite driver otherwise defers BEGIN and breaks transactional DDL).
         dbapi_conn.isolation_level = None
+        # SQLite's own lower() folds only A-Z; searches must find "Öztürk" from "öztürk".
+        dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
