@@ -100,6 +100,9 @@ def run(options: AppOptions) -> int:
     try:
         if options.screenshot is not None:
             return _screenshot(app, window, options.screenshot, EXIT_SCREENSHOT)
+        from pathway_app.ui import error_hook
+
+        error_hook.install(window)
         window.show()
         return app.exec()
     finally:

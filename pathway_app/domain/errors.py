@@ -29,3 +29,11 @@ class InvalidTransition(DomainError):
 
 class NotFound(DomainError):
     """The record asked for does not exist (any more)."""
+
+
+class StorageError(DomainError):
+    """The database refused an action (busy, read-only, gone); nothing of the action was saved."""
+
+
+class ConcurrentEdit(DomainError):
+    """Someone else changed the record since it was read; nothing was overwritten."""

@@ -22,6 +22,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from pathway_app.domain.errors import ConcurrentEdit, StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -69,7 +72,7 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def _inspect_existing_sqlite(path: Path) -> None:
+def _inspect_existing_sqlite(path: Path, busy_timeout_ms: int) -> None:
     """Refuse files that are not ours, damaged, or too new, reading them without writing."""
     if path.is_dir():
         raise DatabaseOpenError(f"{path} is a folder, not a database file.")
@@ -87,7 +90,7 @@ def _inspect_existing_sqlite(path: Path) -> None:
         )
     uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
     except sqlite3.Error as exc:
         raise DatabaseOpenError(f"{path} cannot be opened: {exc}.") from exc
     try:
@@ -141,7 +144,7 @@ def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the driver so SQLAlchemy's BEGIN is the only one
@@ -151,7 +154,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
@@ -161,6 +164,32 @@ def _configure_sqlite(engine: Engine) -> None:
         # Writes take the lock up front so two windows never deadlock upgrading a read lock.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def _readable_errors() -> Iterator[None]:
+    """Turn the database's refusals into messages a nurse can act on; the transaction has
+    already been rolled back when they reach the screen."""
+    try:
+        yield
+    except StaleDataError as exc:
+        raise ConcurrentEdit(
+            "Someone else changed this record while you were working on it. Nothing was "
+            "overwritten; refresh to see their change and try again."
+        ) from exc
+    except OperationalError as exc:
+        text = str(exc.orig)
+        if "locked" in text or "busy" in text:
+            raise StorageError(
+                "The database is busy: another window or program is writing to it. Nothing "
+                "was saved; try again in a moment."
+            ) from exc
+        if "readonly" in text or "read-only" in text:
+            raise StorageError(
+                "The database is read-only (check the disk and the file's permissions). "
+                "Nothing was saved."
+            ) from exc
+        raise StorageError(f"The database could not be used: {text}. Nothing was saved.") from exc
 
 
 class Database:
@@ -183,7 +212,7 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for queries; rolled back at the end."""
-        with self._read() as session:
+        with _readable_errors(), self._read() as session:
             yield session
             session.rollback()
 
@@ -198,7 +227,7 @@ class Database:
         if outer is not None:
             yield outer
             return
-        with self._write.begin() as session:
+        with _readable_errors(), self._write.begin() as session:
             token = self._active.set(session)
             try:
                 yield session
@@ -209,8 +238,11 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(path_or_url: str) -> Database:
+def open_database(path_or_url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
     """Open (creating or upgrading as needed) a clinic database.
+
+    A database another program is writing to is waited for up to `busy_timeout_ms`, then the
+    action is refused with a message.
 
     Raises:
         DatabaseOpenError: the file is not a database, damaged, locked, or from a newer version.
@@ -220,7 +252,7 @@ def open_database(path_or_url: str) -> Database:
     created = False
     if path is not None:
         if path.exists():
-            _inspect_existing_sqlite(path)
+            _inspect_existing_sqlite(path, busy_timeout_ms)
         else:
             if not path.parent.is_dir():
                 raise DatabaseOpenError(f"The folder {path.parent} does not exist.")
@@ -234,7 +266,7 @@ def open_database(path_or_url: str) -> Database:
             created = True
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms)
     display = str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
     try:
         _migrate(engine, display)
