@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QStackedWidget,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -38,6 +39,16 @@ from pathway_app.ui.common import (
 )
 from pathway_app.ui.dialogs.mark_dialogs import DoneDialog, SkipDialog
 from pathway_app.ui.prompts import show_problem
+
+
+class EpisodePage(QWidget):
+    """Base of the episode's extra tabs: `load` shows an episode, `changed` reports a write."""
+
+    changed = Signal(int)
+
+    def load(self, episode_id: int) -> None:
+        raise NotImplementedError
+
 
 MILESTONE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STAGE_KEY_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -166,24 +177,31 @@ class EpisodeViewWidget(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.details)
         layout.addWidget(self.next_action)
+        # One tab per part of the episode; later capabilities add theirs with `add_page`.
+        self.tabs = named(QTabWidget(), names.EPISODE_TABS, self.tr("Episode pages"))
+        layout.addWidget(self.tabs, 1)
+        pathway = QWidget()
+        pathway_layout = QVBoxLayout(pathway)
         stages_label = QLabel(self.tr("St&ages"))
         stages_label.setBuddy(self.stage_list)
-        layout.addWidget(stages_label)
-        layout.addWidget(self.stage_list)
+        pathway_layout.addWidget(stages_label)
+        pathway_layout.addWidget(self.stage_list)
         milestones_label = QLabel(self.tr("&Milestones"))
         milestones_label.setBuddy(self.milestone_list)
-        layout.addWidget(milestones_label)
-        layout.addWidget(self.milestone_list, 3)
+        pathway_layout.addWidget(milestones_label)
+        pathway_layout.addWidget(self.milestone_list, 3)
         buttons = QHBoxLayout()
         buttons.addWidget(self.done_button)
         buttons.addWidget(self.skip_button)
         buttons.addWidget(self.undo_button)
         buttons.addStretch(1)
-        layout.addLayout(buttons)
+        pathway_layout.addLayout(buttons)
         history_label = QLabel(self.tr("Histor&y"))
         history_label.setBuddy(self.history)
-        layout.addWidget(history_label)
-        layout.addWidget(self.history, 1)
+        pathway_layout.addWidget(history_label)
+        pathway_layout.addWidget(self.history, 1)
+        self.tabs.addTab(pathway, self.tr("Pathway"))
+        self._pages: list[EpisodePage] = []
 
         self.stack.addWidget(self.empty)
         self.stack.addWidget(page)
@@ -203,6 +221,22 @@ class EpisodeViewWidget(QWidget):
     @property
     def episode(self) -> EpisodeView | None:
         return self._episode
+
+    def add_page(self, page: EpisodePage, title: str) -> None:
+        """Add a tab that shows one part of the open episode (refills, preparation…).
+
+        The page is loaded whenever an episode is shown; when it changes something it emits
+        `changed(episode_id)` and the header, the pathway and the worklist follow.
+        """
+        self._pages.append(page)
+        self.tabs.addTab(page, title)
+        page.changed.connect(self._page_changed)
+
+    @Slot(int)
+    def _page_changed(self, episode_id: int) -> None:
+        if self._episode is not None and self._episode.id == episode_id:
+            self.show_episode(episode_id, keep_selection=True)
+        self.changed.emit(episode_id)
 
     def show_episode(self, episode_id: int, *, keep_selection: bool = False) -> None:
         stage_key = self._selected_stage_key() if keep_selection else None
@@ -266,6 +300,8 @@ class EpisodeViewWidget(QWidget):
         self.history.clear()
         for entry in ep.history:
             self.history.addItem(_history_text(entry))
+        for page in self._pages:
+            page.load(ep.id)
 
     def clear(self) -> None:
         self._episode = None

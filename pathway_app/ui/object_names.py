@@ -27,6 +27,7 @@ WORKLIST_OPEN_BUTTON = "worklistOpenButton"
 
 # Episode view
 EPISODE_VIEW = "episodeView"
+EPISODE_TABS = "episodeTabs"
 EPISODE_EMPTY_LABEL = "episodeEmptyLabel"
 EPISODE_HEADER_LABEL = "episodeHeaderLabel"
 EPISODE_DETAILS_LABEL = "episodeDetailsLabel"
