@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -146,3 +147,157 @@ class AuditEntry(Base):
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), index=True)
     # JSON text of {"old": {...}, "new": {...}} so a reader sees what changed.
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+# --- Refills (issue 3) -------------------------------------------------------------------------
+
+
+class ImplantedPump(Base):
+    """A pump implanted on an episode, with the numbers that drive its refill dates copied in.
+
+    The model's reservoir, flow, tolerance, reserve and exposure factor are copied from the
+    catalogue (or the device label) at implant, so a later catalogue edit never rewrites the
+    history of a patient. ``unverified`` keeps which of those copies are unverified defaults.
+
+    The ``refill_*`` fields are the current projection, denormalised from the latest fill on
+    every write so the clinic-wide refill worklist is one indexed query.
+    """
+
+    __tablename__ = "implanted_pumps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    model_key: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(200))
+    serial: Mapped[str] = mapped_column(String(64))
+    reservoir_ml: Mapped[float] = mapped_column(Float)
+    nominal_flow_ml_per_day: Mapped[float] = mapped_column(Float)
+    tolerance_pct: Mapped[float] = mapped_column(Float)
+    reserve_ml: Mapped[float] = mapped_column(Float)
+    exposure_factor: Mapped[float | None] = mapped_column(Float)
+    catheter_volume_ml: Mapped[float | None] = mapped_column(Float)
+    # Comma-separated catalogue field names (PumpModel.unverified) that are unverified here.
+    unverified: Mapped[str] = mapped_column(String(200), default="")
+    implanted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+    # Current projection, kept in step with the latest (uncorrected) fill and the exposure log.
+    last_fill_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refill_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refill_due_on: Mapped[date | None] = mapped_column(Date)
+    empty_by_nominal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    empty_by_worst_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # empty_by_worst_at minus the scheduling buffer: from then on the refill is urgent.
+    urgent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    drug_key: Mapped[str] = mapped_column(String(64), default="")
+    drug_name: Mapped[str] = mapped_column(String(200), default="")
+    dangerous_withdrawal: Mapped[bool] = mapped_column(default=False)
+    concentration: Mapped[float | None] = mapped_column(Float)
+    concentration_unit: Mapped[str] = mapped_column(String(16), default="")
+    daily_dose: Mapped[float | None] = mapped_column(Float)
+    dose_unit: Mapped[str] = mapped_column(String(16), default="")
+    projection_limited_by: Mapped[str] = mapped_column(String(16), default="")
+    # Comma-separated project_refill input names that set the date and are unverified.
+    projection_unverified: Mapped[str] = mapped_column(String(200), default="")
+    # JSON list of the projection's warnings.
+    projection_warnings: Mapped[str] = mapped_column(Text, default="[]")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("ix_implanted_pumps_removed_at_urgent_at", "removed_at", "urgent_at"),
+        Index("ix_implanted_pumps_removed_at_refill_due_at", "removed_at", "refill_due_at"),
+    )
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Fill(Base):
+    """One filling of a pump: the initial fill at implant or a refill.
+
+    Rows are never changed after they are written, except ``superseded_by_id``: a correction is
+    a new row whose ``corrects_id`` points at the row it replaces, with a reason.
+    """
+
+    __tablename__ = "fills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Indexed with filled_at below: every read of a pump's fills is ordered by time.
+    pump_id: Mapped[int] = mapped_column(ForeignKey("implanted_pumps.id"))
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "initial" or "refill"
+    filled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    # What was entered.
+    aspirated_ml: Mapped[float | None] = mapped_column(Float)
+    residual_left_ml: Mapped[float] = mapped_column(Float, default=0.0)
+    added_ml: Mapped[float] = mapped_column(Float)
+    drug_key: Mapped[str] = mapped_column(String(64))
+    drug_name: Mapped[str] = mapped_column(String(200))
+    concentration: Mapped[float] = mapped_column(Float)
+    concentration_unit: Mapped[str] = mapped_column(String(16))
+    residual_concentration: Mapped[float | None] = mapped_column(Float)
+    lot: Mapped[str] = mapped_column(String(64))
+    expiry_on: Mapped[date | None] = mapped_column(Date)
+    operator: Mapped[str] = mapped_column(String(100))
+    second_checker: Mapped[str] = mapped_column(String(100))
+    needle: Mapped[str] = mapped_column(String(100))
+    location_method: Mapped[str] = mapped_column(String(100))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    over_max_confirmed: Mapped[bool] = mapped_column(default=False)
+    over_max_reason: Mapped[str] = mapped_column(Text, default="")
+    # Reconciliation against the previous fill (refills only).
+    interval_days: Mapped[float | None] = mapped_column(Float)
+    expected_residual_ml: Mapped[float | None] = mapped_column(Float)
+    actual_flow_ml_per_day: Mapped[float | None] = mapped_column(Float)
+    flow_error_pct: Mapped[float | None] = mapped_column(Float)
+    discrepancy_ml: Mapped[float | None] = mapped_column(Float)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    flag_reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    explanation: Mapped[str | None] = mapped_column(String(32))
+    explanation_note: Mapped[str] = mapped_column(Text, default="")
+    # Dose and volume.
+    volume_after_ml: Mapped[float] = mapped_column(Float)
+    effective_concentration: Mapped[float] = mapped_column(Float)
+    daily_dose: Mapped[float] = mapped_column(Float)
+    effective_daily_dose: Mapped[float] = mapped_column(Float)
+    dose_unit: Mapped[str] = mapped_column(String(16))
+    # The projection made at this fill, with the inputs it used.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    empty_by_nominal_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    empty_by_worst_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    worst_case_flow_ml_per_day: Mapped[float] = mapped_column(Float)
+    limited_by: Mapped[str] = mapped_column(String(16))
+    reserve_ml_used: Mapped[float] = mapped_column(Float)
+    buffer_days_used: Mapped[float] = mapped_column(Float)
+    stability_days_used: Mapped[int | None] = mapped_column(Integer)
+    dangerous_withdrawal: Mapped[bool] = mapped_column(default=False)
+    unverified_inputs: Mapped[str] = mapped_column(String(200), default="")
+    warnings: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    # Correction chain.
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("fills.id"))
+    correction_reason: Mapped[str] = mapped_column(Text, default="")
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("fills.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (Index("ix_fills_pump_id_filled_at", "pump_id", "filled_at"),)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Exposure(Base):
+    """A fever, heat, altitude or diving episode in the patient's exposure log."""
+
+    __tablename__ = "exposures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    started_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
