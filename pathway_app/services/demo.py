@@ -10,12 +10,18 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
+from pathway_app.domain.catalogues import Drug
+from pathway_app.domain.errors import ValidationError
 from pathway_app.domain.records import EpisodeDraft, PatientDraft
+from pathway_app.domain.refill_records import LOCATION_METHODS, FillDraft, ImplantDraft
+from pathway_app.domain.refills import Explanation
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episodes import open_episode
 from pathway_app.services.milestones import mark_done, mark_skipped
 from pathway_app.services.patients import register_patient
+from pathway_app.services.refills import record_implant, record_refill
 from pathway_app.storage import repository as repo
+from pathway_app.storage.orm import ImplantedPump
 
 FAMILY_NAMES = (
     "Andersen",
@@ -98,6 +104,7 @@ def seed_demo(ctx: ServiceContext, *, patients: int = 30, seed: int = 2026) -> N
     indications = [c.key for c in ctx.template.indications]
     settings = [c.key for c in ctx.template.settings]
     pumps = sorted(ctx.catalogue.pumps)
+    episode_ids: list[int] = []
     with ctx.db.writing():
         for index in range(patients):
             patient_id = register_patient(
@@ -141,6 +148,8 @@ def seed_demo(ctx: ServiceContext, *, patients: int = 30, seed: int = 2026) -> N
                 may_forget=index not in PROCEDURE_TODAY,
                 in_theatre=index == IN_THEATRE,
             )
+            episode_ids.append(episode_id)
+        _seed_refills(ctx, episode_ids, random.Random(seed + 1))
 
 
 def _progress_episode(
@@ -156,7 +165,6 @@ def _progress_episode(
     recent task open past its date, so the worklist has overdue items."""
     with ctx.db.writing() as session:
         episode = repo.episode_with_milestones(session, episode_id)
-        planned_on = episode.planned_procedure_on
         milestones = [(m.id, m.key, m.due_on) for m in episode.milestones]
     today = ctx.today()
     past = [item for item in milestones if item[2] is not None and item[2] < today]
@@ -165,10 +173,9 @@ def _progress_episode(
         if milestone_id == forgotten:
             continue
         if due_on is None:
-            # The first refill has no template date; long-implanted demo patients have had it.
-            if key != "first-refill" or planned_on > today - timedelta(days=60):
-                continue
-            due_on = planned_on + timedelta(days=rng.randint(28, 45))
+            # The first refill gets its date from the refill engine once the implant is
+            # recorded, and is marked done by the first refill (`_seed_refills`).
+            continue
         if due_on > today or (due_on == today and not in_theatre):
             continue
         if in_theatre and due_on == today:
@@ -188,3 +195,148 @@ def _progress_episode(
 def demo_context(ctx: ServiceContext) -> ServiceContext:
     """The same context acting as the demo user, so demo entries are recognisable in history."""
     return replace(ctx, actor="demo")
+
+
+# --- pumps and refills -------------------------------------------------------------------------
+
+NURSES = ("N. Berg", "L. Mensah", "K. Ito", "P. Laine")
+# Demo episodes whose history ends in a state the refill worklist must show.
+ROLE_URGENT = "urgent"  # the first baclofen patient with a long history: nobody came back
+ROLE_OVERDUE = "overdue"  # the first other patient with a long history
+LONG_HISTORY_DAYS = 90
+SLOW_FLOW_ML_PER_DAY = 1.0
+
+
+def _seed_refills(ctx: ServiceContext, episode_ids: list[int], rng: random.Random) -> None:
+    """Record the implant and initial fill of every episode past its pump placement, then
+    refills a few days before each due date the engine computes."""
+    now = ctx.now()
+    roles: dict[str, int] = {}
+    implanted: list[tuple[int, datetime, str]] = []
+    models: dict[int, str] = {}
+    with ctx.db.writing() as session:
+        for episode_id in episode_ids:
+            episode = repo.episode_with_milestones(session, episode_id)
+            placement = next((m for m in episode.milestones if m.key == "pump-placement"), None)
+            if placement is not None and placement.state == "done" and placement.done_at:
+                implanted.append((episode_id, placement.done_at, episode.drug))
+                models[episode_id] = episode.pump_model
+    for episode_id, implanted_at, drug in implanted:
+        if now - implanted_at < timedelta(days=LONG_HISTORY_DAYS):
+            continue
+        flow = ctx.catalogue.pump(models[episode_id]).nominal_flow_ml_per_day
+        if flow is not None and flow > SLOW_FLOW_ML_PER_DAY:
+            # A fast pump reaches its reserve within hours of the due date: too short an
+            # "overdue" window to show reliably, and refills too frequent to read.
+            continue
+        if drug == "baclofen" and ROLE_URGENT not in roles:
+            roles[ROLE_URGENT] = episode_id
+        elif drug != "baclofen" and ROLE_OVERDUE not in roles:
+            roles[ROLE_OVERDUE] = episode_id
+    role_of = {episode_id: role for role, episode_id in roles.items()}
+    flag_pending = [True]
+    for episode_id, implanted_at, _drug in implanted:
+        _seed_pump(ctx, episode_id, implanted_at, rng, role_of.get(episode_id), flag_pending)
+
+
+def _fill_draft(
+    drug: Drug, at: datetime, added: float, concentration: float, rng: random.Random
+) -> FillDraft:
+    operator, checker = rng.sample(NURSES, 2)
+    return FillDraft(
+        filled_at=at,
+        added_ml=added,
+        drug_key=drug.key,
+        concentration=concentration,
+        concentration_unit=drug.concentration_unit,
+        operator=operator,
+        second_checker=checker,
+        lot=f"DEMO-{rng.randint(10000, 99999)}",
+        expiry_on=(at + timedelta(days=180)).date(),
+        needle="Non-coring refill needle (pump kit)",
+        location_method=rng.choice(LOCATION_METHODS[:2]),
+    )
+
+
+def _seed_pump(
+    ctx: ServiceContext,
+    episode_id: int,
+    implanted_at: datetime,
+    rng: random.Random,
+    role: str | None,
+    flag_pending: list[bool],
+) -> None:
+    """Implant, initial fill and refills of one episode; ``flag_pending[0]`` asks for one
+    refill with a discrepancy (explained by fever), and is cleared once it is made."""
+    now = ctx.now()
+    with ctx.db.writing() as session:
+        episode = repo.get_episode(session, episode_id)
+        model = ctx.catalogue.pump(episode.pump_model)
+        drug = ctx.catalogue.drug(episode.drug)
+    # Models whose catalogue entry lacks a number get one "read from the label".
+    reservoir = model.reservoir_ml or 20.0
+    flow = model.nominal_flow_ml_per_day or rng.choice((0.3, 0.5))
+    from_label = model.reservoir_ml is None or model.nominal_flow_ml_per_day is None
+    target = rng.uniform(1.5, 4.0) if drug.dose_unit == "mg/day" else rng.uniform(250.0, 600.0)
+    concentration = round(target / flow, 1)
+    pump_id = record_implant(
+        ctx,
+        ImplantDraft(
+            episode_id=episode_id,
+            model_key=model.key,
+            serial=f"SN{rng.randint(100000, 999999)}",
+            reservoir_ml=reservoir if from_label else None,
+            nominal_flow_ml_per_day=flow if from_label else None,
+            read_from_label=from_label,
+            implanted_at=implanted_at,
+            fill=_fill_draft(drug, implanted_at, reservoir, concentration, rng),
+        ),
+    )
+    with ctx.db.writing() as session:
+        pump = session.get(ImplantedPump, pump_id)
+        assert pump is not None and pump.refill_due_at and pump.urgent_at
+        to_due = pump.refill_due_at - implanted_at
+        to_urgent = pump.urgent_at - implanted_at
+    # Where the last refill must fall for the episode to end up urgent or overdue today.
+    last_at = {
+        ROLE_URGENT: now - to_urgent - timedelta(days=1.5),
+        ROLE_OVERDUE: now - to_due - (to_urgent - to_due) / 2,
+    }.get(role or "")
+    filled_at, volume, count = implanted_at, reservoir, 0
+    while True:
+        at = filled_at + to_due - timedelta(days=rng.uniform(0.0, 4.0))
+        at = at.replace(hour=8 + rng.randint(0, 7), minute=rng.choice((0, 15, 30, 45)))
+        # The last refill lands exactly where the role needs it, not a day after another one.
+        final = last_at is not None and at >= last_at - 0.4 * to_due
+        if final and last_at is not None:
+            at = last_at
+        if at <= filled_at or (last_at is None and at >= now):
+            break
+        days = (at - filled_at) / timedelta(days=1)
+        expected = max(0.0, volume - flow * days)
+        aspirated = max(0.0, round(expected + rng.uniform(-0.2, 0.2), 1))
+        explanation = None
+        note = ""
+        count += 1
+        if flag_pending[0] and role is None and count == 2:
+            flag_pending[0] = False
+            aspirated = max(0.0, round(expected - 3.5, 1))
+            explanation = Explanation.FEVER_HEAT
+            note = "Febrile chest infection for a week since the last refill."
+        draft = replace(
+            _fill_draft(drug, at, reservoir, concentration, rng),
+            aspirated_ml=aspirated,
+            explanation=explanation,
+            explanation_note=note,
+        )
+        try:
+            record_refill(ctx, episode_id, draft)
+        except ValidationError as exc:
+            if set(exc.field_errors) != {"explanation"}:
+                raise
+            # Rounding on very short intervals can cross the tolerance; say so, as a nurse would.
+            draft = replace(draft, explanation=Explanation.OTHER, explanation_note="Demo data.")
+            record_refill(ctx, episode_id, draft)
+        filled_at, volume = at, reservoir
+        if final:
+            break

@@ -1,0 +1,410 @@
+"""Read models of the refill screens: the clinic-wide refill worklist, an episode's pump with
+its fill history, and the reservoir chart's series. Built inside the session, so no ORM object
+reaches Qt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from pathway_app.domain.refill_records import ExposureKind
+from pathway_app.services.context import ServiceContext
+from pathway_app.storage import refill_queries as rq
+from pathway_app.storage import repository as repo
+from pathway_app.storage.orm import Fill, ImplantedPump
+
+
+class RefillLevel(StrEnum):
+    """Refill worklist level, most urgent first (the order of `REFILL_LEVELS`)."""
+
+    URGENT = "urgent"
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+    SCHEDULED = "scheduled"
+
+
+REFILL_LEVELS: tuple[RefillLevel, ...] = tuple(RefillLevel)
+_LEVEL_OF_SQL = {
+    rq.LEVEL_URGENT: RefillLevel.URGENT,
+    rq.LEVEL_OVERDUE: RefillLevel.OVERDUE,
+    rq.LEVEL_DUE_SOON: RefillLevel.DUE_SOON,
+    rq.LEVEL_SCHEDULED: RefillLevel.SCHEDULED,
+}
+
+
+@dataclass(frozen=True)
+class RefillWorklistRow:
+    """Attributes:
+    unverified: project_refill inputs that set ``due_at`` and are unverified defaults.
+    """
+
+    episode_id: int
+    patient_id: int
+    patient_name: str
+    mrn: str
+    level: RefillLevel
+    drug_name: str
+    dangerous_withdrawal: bool
+    concentration: float | None
+    concentration_unit: str
+    daily_dose: float | None
+    dose_unit: str
+    pump_name: str
+    last_fill_at: datetime | None
+    due_at: datetime | None
+    due_on: date | None
+    empty_by_worst_at: datetime | None
+    unverified: tuple[str, ...]
+
+
+def refill_worklist(
+    ctx: ServiceContext, *, due_within_days: int | None = None, search: str = ""
+) -> list[RefillWorklistRow]:
+    """Every open episode with a pump, most urgent first; levels are computed in SQL from the
+    pump's denormalised columns relative to the app clock."""
+    days = ctx.template.parameter("due_soon_days") if due_within_days is None else due_within_days
+    query = rq.refill_worklist_query(
+        now=ctx.now(), today=ctx.today(), due_within_days=max(0, days), search=search
+    )
+    with ctx.db.reading() as session:
+        return [
+            RefillWorklistRow(
+                episode_id=pump.episode_id,
+                patient_id=patient.id,
+                patient_name=f"{patient.family_name}, {patient.given_name}",
+                mrn=patient.mrn,
+                level=_LEVEL_OF_SQL[level],
+                drug_name=pump.drug_name,
+                dangerous_withdrawal=pump.dangerous_withdrawal,
+                concentration=pump.concentration,
+                concentration_unit=pump.concentration_unit,
+                daily_dose=pump.daily_dose,
+                dose_unit=pump.dose_unit,
+                pump_name=pump.model_name,
+                last_fill_at=pump.last_fill_at,
+                due_at=pump.refill_due_at,
+                due_on=pump.refill_due_on,
+                empty_by_worst_at=pump.empty_by_worst_at,
+                unverified=tuple(n for n in pump.projection_unverified.split(",") if n),
+            )
+            for pump, patient, level in rq.refill_worklist(session, query)
+        ]
+
+
+@dataclass(frozen=True)
+class FillView:
+    """One fill row as recorded (corrected rows included, with who corrected them and why)."""
+
+    id: int
+    kind: str
+    filled_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    aspirated_ml: float | None
+    residual_left_ml: float
+    added_ml: float
+    volume_after_ml: float
+    drug_key: str
+    drug_name: str
+    concentration: float
+    concentration_unit: str
+    effective_concentration: float
+    daily_dose: float
+    effective_daily_dose: float
+    dose_unit: str
+    lot: str
+    expiry_on: date | None
+    operator: str
+    second_checker: str
+    needle: str
+    location_method: str
+    notes: str
+    expected_residual_ml: float | None
+    discrepancy_ml: float | None
+    flow_error_pct: float | None
+    actual_flow_ml_per_day: float | None
+    flagged: bool
+    flag_reasons: tuple[str, ...]
+    explanation: str | None
+    explanation_note: str
+    over_max_reason: str
+    due_at: datetime
+    empty_by_worst_at: datetime
+    warnings: tuple[str, ...]
+    corrects_id: int | None
+    correction_reason: str
+    superseded_by_id: int | None
+
+    @property
+    def in_force(self) -> bool:
+        return self.superseded_by_id is None
+
+
+@dataclass(frozen=True)
+class ExposureView:
+    id: int
+    kind: ExposureKind
+    started_on: date
+    ended_on: date | None
+    note: str
+
+
+@dataclass(frozen=True)
+class ChartLine:
+    """A polyline of (time, volume mL) points."""
+
+    points: tuple[tuple[datetime, float], ...]
+
+
+@dataclass(frozen=True)
+class ReservoirSeries:
+    """Everything the reservoir chart draws, in data units (time, mL).
+
+    Attributes:
+        fills: (time, volume after the fill) of each fill in force.
+        nominal: expected decline at nominal flow, one line per fill interval.
+        worst_case: decline at worst-case flow, one line per fill interval.
+        residuals: (time, volume aspirated) measured at each refill.
+        start, end: the time axis.
+    """
+
+    reservoir_ml: float
+    reserve_ml: float
+    fills: tuple[tuple[datetime, float], ...]
+    nominal: tuple[ChartLine, ...]
+    worst_case: tuple[ChartLine, ...]
+    residuals: tuple[tuple[datetime, float], ...]
+    now: datetime
+    due_at: datetime | None
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class PumpView:
+    """The implanted pump of an episode with its current projection and history.
+
+    Attributes:
+        unverified: catalogue field names copied at implant that are unverified defaults.
+        projection_unverified: inputs that set the current due date and are unverified.
+    """
+
+    id: int
+    episode_id: int
+    model_name: str
+    serial: str
+    reservoir_ml: float
+    nominal_flow_ml_per_day: float
+    tolerance_pct: float
+    reserve_ml: float
+    exposure_factor: float | None
+    unverified: frozenset[str]
+    implanted_at: datetime
+    drug_name: str
+    dangerous_withdrawal: bool
+    concentration: float | None
+    concentration_unit: str
+    daily_dose: float | None
+    dose_unit: str
+    last_fill_at: datetime | None
+    due_at: datetime | None
+    due_on: date | None
+    empty_by_nominal_at: datetime | None
+    empty_by_worst_at: datetime | None
+    urgent_at: datetime | None
+    limited_by: str
+    projection_unverified: tuple[str, ...]
+    warnings: tuple[str, ...]
+    level: RefillLevel | None
+    latest_fill: FillView | None
+    fills: tuple[FillView, ...]
+    exposures: tuple[ExposureView, ...]
+    chart: ReservoirSeries
+
+
+def _fill_view(f: Fill) -> FillView:
+    return FillView(
+        id=f.id,
+        kind=f.kind,
+        filled_at=f.filled_at,
+        recorded_at=f.recorded_at,
+        recorded_by=f.recorded_by,
+        aspirated_ml=f.aspirated_ml,
+        residual_left_ml=f.residual_left_ml,
+        added_ml=f.added_ml,
+        volume_after_ml=f.volume_after_ml,
+        drug_key=f.drug_key,
+        drug_name=f.drug_name,
+        concentration=f.concentration,
+        concentration_unit=f.concentration_unit,
+        effective_concentration=f.effective_concentration,
+        daily_dose=f.daily_dose,
+        effective_daily_dose=f.effective_daily_dose,
+        dose_unit=f.dose_unit,
+        lot=f.lot,
+        expiry_on=f.expiry_on,
+        operator=f.operator,
+        second_checker=f.second_checker,
+        needle=f.needle,
+        location_method=f.location_method,
+        notes=f.notes,
+        expected_residual_ml=f.expected_residual_ml,
+        discrepancy_ml=f.discrepancy_ml,
+        flow_error_pct=f.flow_error_pct,
+        actual_flow_ml_per_day=f.actual_flow_ml_per_day,
+        flagged=f.flagged,
+        flag_reasons=tuple(json.loads(f.flag_reasons)),
+        explanation=f.explanation,
+        explanation_note=f.explanation_note,
+        over_max_reason=f.over_max_reason,
+        due_at=f.due_at,
+        empty_by_worst_at=f.empty_by_worst_at,
+        warnings=tuple(json.loads(f.warnings)),
+        corrects_id=f.corrects_id,
+        correction_reason=f.correction_reason,
+        superseded_by_id=f.superseded_by_id,
+    )
+
+
+def _decline(
+    start: datetime, volume: float, flow: float, until: datetime
+) -> tuple[tuple[datetime, float], ...]:
+    """Straight decline from ``volume`` at ``flow`` until ``until``, flat at 0 once empty."""
+    if until <= start:
+        return ((start, volume),)
+    empty_at = start + timedelta(days=volume / flow)
+    if empty_at >= until:
+        days = (until - start) / timedelta(days=1)
+        return ((start, volume), (until, volume - flow * days))
+    return ((start, volume), (empty_at, 0.0), (until, 0.0))
+
+
+def reservoir_series(
+    pump: ImplantedPump, fills: list[Fill], now: datetime, reserve_ml: float
+) -> ReservoirSeries:
+    """Volume over time since implant: each fill, then the expected decline at nominal and
+    worst-case flow until the next fill (for the last fill, until it is empty at nominal flow
+    or today, whichever is later)."""
+    start = pump.implanted_at
+    if fills:
+        start = min(start, fills[0].filled_at)
+    last = fills[-1] if fills else None
+    end = now
+    if last is not None:
+        end = max(now, last.empty_by_nominal_at)
+    # Room on the right so the last point and the "today" marker are not on the border.
+    end = end + max(timedelta(days=2), (end - start) * 0.03)
+    nominal: list[ChartLine] = []
+    worst: list[ChartLine] = []
+    residuals: list[tuple[datetime, float]] = []
+    for index, fill in enumerate(fills):
+        until = fills[index + 1].filled_at if index + 1 < len(fills) else end
+        flow = pump.nominal_flow_ml_per_day
+        nominal.append(ChartLine(_decline(fill.filled_at, fill.volume_after_ml, flow, until)))
+        worst.append(
+            ChartLine(
+                _decline(
+                    fill.filled_at, fill.volume_after_ml, fill.worst_case_flow_ml_per_day, until
+                )
+            )
+        )
+        if fill.aspirated_ml is not None:
+            residuals.append((fill.filled_at, fill.aspirated_ml))
+    return ReservoirSeries(
+        reservoir_ml=pump.reservoir_ml,
+        reserve_ml=reserve_ml,
+        fills=tuple((f.filled_at, f.volume_after_ml) for f in fills),
+        nominal=tuple(nominal),
+        worst_case=tuple(worst),
+        residuals=tuple(residuals),
+        now=now,
+        due_at=pump.refill_due_at,
+        start=start,
+        end=end,
+    )
+
+
+def pump_view(ctx: ServiceContext, episode_id: int) -> PumpView | None:
+    """The episode's implanted pump, or None when no implant is recorded."""
+    now, today = ctx.now(), ctx.today()
+    soon = ctx.template.parameter("due_soon_days")
+    with ctx.db.reading() as session:
+        repo.get_episode(session, episode_id)
+        pump = rq.active_pump(session, episode_id)
+        if pump is None:
+            return None
+        in_force = list(rq.current_fills(session, pump.id))
+        history = [_fill_view(f) for f in rq.all_fills(session, pump.id)]
+        latest = next((f for f in history if f.in_force), None)
+        level = None
+        if pump.refill_due_on is not None:
+            level = _level(pump, now, today, soon)
+        reserve = in_force[-1].reserve_ml_used if in_force else pump.reserve_ml
+        return PumpView(
+            id=pump.id,
+            episode_id=pump.episode_id,
+            model_name=pump.model_name,
+            serial=pump.serial,
+            reservoir_ml=pump.reservoir_ml,
+            nominal_flow_ml_per_day=pump.nominal_flow_ml_per_day,
+            tolerance_pct=pump.tolerance_pct,
+            reserve_ml=reserve,
+            exposure_factor=pump.exposure_factor,
+            unverified=frozenset(n for n in pump.unverified.split(",") if n),
+            implanted_at=pump.implanted_at,
+            drug_name=pump.drug_name,
+            dangerous_withdrawal=pump.dangerous_withdrawal,
+            concentration=pump.concentration,
+            concentration_unit=pump.concentration_unit,
+            daily_dose=pump.daily_dose,
+            dose_unit=pump.dose_unit,
+            last_fill_at=pump.last_fill_at,
+            due_at=pump.refill_due_at,
+            due_on=pump.refill_due_on,
+            empty_by_nominal_at=pump.empty_by_nominal_at,
+            empty_by_worst_at=pump.empty_by_worst_at,
+            urgent_at=pump.urgent_at,
+            limited_by=pump.projection_limited_by,
+            projection_unverified=tuple(n for n in pump.projection_unverified.split(",") if n),
+            warnings=tuple(json.loads(pump.projection_warnings)),
+            level=level,
+            latest_fill=latest,
+            fills=tuple(history),
+            exposures=tuple(
+                ExposureView(e.id, ExposureKind(e.kind), e.started_on, e.ended_on, e.note)
+                for e in rq.exposures(session, episode_id)
+            ),
+            chart=reservoir_series(pump, in_force, now, reserve),
+        )
+
+
+def _level(pump: ImplantedPump, now: datetime, today: date, soon: int) -> RefillLevel:
+    """The worklist level of one pump, by the same rule as `refill_queries.refill_level`."""
+    assert pump.refill_due_on is not None
+    if pump.urgent_at is not None and pump.urgent_at <= now:
+        return RefillLevel.URGENT
+    if pump.refill_due_on < today:
+        return RefillLevel.OVERDUE
+    if pump.refill_due_on <= today + timedelta(days=soon):
+        return RefillLevel.DUE_SOON
+    return RefillLevel.SCHEDULED
+
+
+@dataclass(frozen=True)
+class EpisodePumpPlan:
+    """What the episode planned for the pump: the implant dialog's defaults."""
+
+    episode_id: int
+    pump_model: str
+    drug: str
+    is_open: bool
+
+
+def episode_pump_plan(ctx: ServiceContext, episode_id: int) -> EpisodePumpPlan:
+    with ctx.db.reading() as session:
+        episode = repo.get_episode(session, episode_id)
+        return EpisodePumpPlan(
+            episode.id, episode.pump_model, episode.drug, episode.status == "open"
+        )
