@@ -116,9 +116,11 @@ def _screenshot(app: object, window: object, target: Path, failure_code: int) ->
 
     assert isinstance(window, MainWindow)
     window.show()
-    # Open the most urgent episode, so the picture shows both halves of the window.
-    window.worklist.table.selectRow(0)
-    window.worklist.open_selected()
+    # Open the most urgent refill on its pump page, so the picture shows what a coordinator
+    # sees first: the refill worklist, the episode and its reservoir chart.
+    window.refill_worklist.table.selectRow(0)
+    window.refill_worklist.open_selected()
+    window.episode_view.tabs.setCurrentWidget(window.pump_page)
     QApplication.processEvents()
     if not window.grab().save(str(target), "PNG"):
         print(f"pathway-app: the screenshot could not be written to {target}", file=sys.stderr)

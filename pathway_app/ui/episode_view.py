@@ -77,6 +77,11 @@ def _history_text(entry: HistoryEntry) -> str:
         "milestone.done": tr("Episode", "marked done"),
         "milestone.skipped": tr("Episode", "skipped"),
         "milestone.undone": tr("Episode", "undid the mark on"),
+        "pump.implanted": tr("Episode", "recorded the implanted pump"),
+        "fill.initial": tr("Episode", "recorded the initial fill"),
+        "fill.refill": tr("Episode", "recorded a refill"),
+        "fill.corrected": tr("Episode", "corrected a fill"),
+        "exposure.logged": tr("Episode", "logged an exposure"),
     }.get(entry.action, entry.action)
     text = f"{when} — {entry.actor} {action}"
     if entry.milestone:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +23,8 @@ from pathway_app.ui.common import format_datetime, named
 from pathway_app.ui.dialogs.episode_dialog import EpisodeDialog
 from pathway_app.ui.dialogs.patient_dialog import PatientDialog
 from pathway_app.ui.episode_view import EpisodeViewWidget
+from pathway_app.ui.refill_panel import PumpRefillPanel
+from pathway_app.ui.refill_worklist import RefillWorklistPanel
 from pathway_app.ui.worklist import WorklistPanel
 
 
@@ -76,6 +79,18 @@ class MainWindow(QMainWindow):
         self.worklist.episode_opened.connect(self.open_episode)
         self.worklist.rows_loaded.connect(self._show_count)
         self.episode_view.changed.connect(self._episode_changed)
+        # The refill worklist is a coordinator's landing view: a missed refill of a
+        # constant-flow pump has no alarm, so it comes first and is selected at start.
+        self.refill_worklist = RefillWorklistPanel(ctx)
+        self.refill_worklist.episode_opened.connect(self.open_episode)
+        self.pump_page = PumpRefillPanel(ctx)
+        self.episode_view.add_page(self.pump_page, self.tr("Pump and refills"))
+        self.worklist_tabs = named(QTabWidget(), names.WORKLIST_TABS, self.tr("Worklists"))
+        # No mnemonics here (they would clash); View › Refill worklist (Ctrl+1) and
+        # View › Pathway worklist (Ctrl+2) switch from the keyboard.
+        self.worklist_tabs.addTab(self.refill_worklist, self.tr("Refills"))
+        self.worklist_tabs.addTab(self.worklist, self.tr("Pathway"))
+        self.worklist_tabs.setCurrentIndex(0)
 
         self.splitter = named(
             QSplitter(Qt.Orientation.Horizontal),
@@ -83,7 +98,7 @@ class MainWindow(QMainWindow):
             self.tr("Worklist and episode"),
         )
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self.worklist)
+        self.splitter.addWidget(self.worklist_tabs)
         self.splitter.addWidget(self.episode_view)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -124,13 +139,14 @@ class MainWindow(QMainWindow):
         self._build_menus()
         QWidget.setTabOrder(self.new_patient_button, self.new_episode_button)
         QWidget.setTabOrder(self.new_episode_button, self.refresh_button)
-        QWidget.setTabOrder(self.refresh_button, self.worklist.search)
+        QWidget.setTabOrder(self.refresh_button, self.worklist_tabs)
 
         self.resize(1400, 860)
         self.splitter.setSizes([760, 640])
         self._restore_state()
         self.worklist.reload()
-        self.worklist.search.setFocus()
+        self.refill_worklist.reload()
+        self.refill_worklist.search.setFocus()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu(self.tr("&File"))
@@ -152,6 +168,13 @@ class MainWindow(QMainWindow):
         refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         refresh.triggered.connect(self.refresh)
         view_menu.addAction(refresh)
+        for index, (text, key) in enumerate(
+            ((self.tr("Re&fill worklist"), "Ctrl+1"), (self.tr("&Pathway worklist"), "Ctrl+2"))
+        ):
+            show_tab = QAction(text, self)
+            show_tab.setShortcut(QKeySequence(key))
+            show_tab.triggered.connect(lambda _=False, i=index: self._show_worklist(i))
+            view_menu.addAction(show_tab)
         find = QAction(self.tr("&Find patient"), self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self._focus_search)
@@ -161,10 +184,17 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self._about)
         help_menu.addAction(about)
 
+    def _show_worklist(self, index: int) -> None:
+        self.worklist_tabs.setCurrentIndex(index)
+        self._focus_search()
+
     @Slot()
     def _focus_search(self) -> None:
-        self.worklist.search.setFocus()
-        self.worklist.search.selectAll()
+        panel = self.worklist_tabs.currentWidget()
+        search = panel.search if isinstance(panel, WorklistPanel | RefillWorklistPanel) else None
+        if search is not None:
+            search.setFocus()
+            search.selectAll()
 
     @Slot()
     def _about(self) -> None:
@@ -186,6 +216,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def refresh(self) -> None:
         self.worklist.reload()
+        self.refill_worklist.reload()
         episode = self.episode_view.episode
         if episode is not None:
             self.episode_view.show_episode(episode.id, keep_selection=True)
@@ -200,6 +231,8 @@ class MainWindow(QMainWindow):
     def _episode_changed(self, episode_id: int) -> None:
         self.worklist.reload()
         self.worklist.select_episode(episode_id)
+        self.refill_worklist.reload()
+        self.refill_worklist.select_episode(episode_id)
 
     @Slot()
     def new_patient(self) -> None:

@@ -11,11 +11,14 @@ from pathlib import Path
 from PySide6.QtWidgets import QWidget
 
 from pathway_app.domain.records import PatientDraft
+from pathway_app.services.demo import seed_demo
 from pathway_app.services.patients import register_patient
+from pathway_app.services.refill_views import pump_view, refill_worklist
 from pathway_app.ui import object_names
 from pathway_app.ui.dialogs.episode_dialog import EpisodeDialog
 from pathway_app.ui.dialogs.mark_dialogs import DoneDialog, SkipDialog
 from pathway_app.ui.dialogs.patient_dialog import PatientDialog
+from pathway_app.ui.dialogs.refill_dialog import ExposureDialog, ImplantDialog, RefillDialog
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "automation.md"
 ROW = re.compile(r"^\|\s*`([A-Za-z][A-Za-z0-9]*)`\s*\|", re.MULTILINE)
@@ -48,6 +51,15 @@ def test_every_documented_name_exists_once_with_an_accessible_name(ctx, make_win
         EpisodeDialog(ctx, None, patient_id),
         DoneDialog(ctx, 1, "A milestone", None),
         SkipDialog(ctx, 1, "A milestone", None),
+    ]
+    # Refill dialogs need a pump with a fill history: the demo clinic has them.
+    seed_demo(ctx)
+    pump = pump_view(ctx, refill_worklist(ctx)[0].episode_id)
+    assert pump is not None
+    windows += [
+        RefillDialog(ctx, pump),
+        ImplantDialog(ctx, pump.episode_id, "isomed-8472-20-05", "morphine"),
+        ExposureDialog(ctx, pump.episode_id),
     ]
     for w in windows[1:]:
         qtbot.addWidget(w)

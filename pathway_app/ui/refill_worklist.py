@@ -1,0 +1,325 @@
+"""The refill worklist: every open episode with a pump, most urgent first.
+
+Levels and order come from the database (`services.refill_views.refill_worklist`); the
+table keeps that order. Colour marks the level, and the words say it too.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QLocale,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pathway_app.services.context import ServiceContext
+from pathway_app.services.refill_views import RefillLevel, RefillWorklistRow, refill_worklist
+from pathway_app.ui import object_names as names
+from pathway_app.ui.common import format_date, format_datetime, named, tr
+
+EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+LEVEL_ROLE = Qt.ItemDataRole.UserRole + 3
+UNVERIFIED_MARK = "†"
+MAX_DAYS = 365
+MAX_COLUMN_WIDTH = 200
+
+_Index = QModelIndex | QPersistentModelIndex
+
+LEVEL_COLOURS = {
+    RefillLevel.URGENT: QColor("#f1aeb5"),
+    RefillLevel.OVERDUE: QColor("#f5c2c7"),
+    RefillLevel.DUE_SOON: QColor("#ffe69c"),
+    RefillLevel.SCHEDULED: QColor("#d1e7dd"),
+}
+
+
+def level_text(level: RefillLevel | None) -> str:
+    return (
+        {
+            RefillLevel.URGENT: tr("Refills", "URGENT"),
+            RefillLevel.OVERDUE: tr("Refills", "Overdue"),
+            RefillLevel.DUE_SOON: tr("Refills", "Due soon"),
+            RefillLevel.SCHEDULED: tr("Refills", "Scheduled"),
+        }.get(level, "")
+        if level is not None
+        else ""
+    )
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    """A number the local way, without trailing zeros."""
+    if value is None:
+        return "—"
+    text = QLocale().toString(float(value), "f", digits)
+    point = QLocale().decimalPoint()
+    if point in text:
+        text = text.rstrip("0").rstrip(point)
+    return text
+
+
+class Column(IntEnum):
+    """The dates that decide the order come right after the patient, so they stay in view."""
+
+    LEVEL = 0
+    PATIENT = 1
+    DUE = 2
+    EMPTY = 3
+    DRUG = 4
+    DOSE = 5
+    LAST = 6
+    MRN = 7
+
+
+def _headers() -> dict[Column, str]:
+    return {
+        Column.LEVEL: tr("Refills", "Level"),
+        Column.PATIENT: tr("Refills", "Patient"),
+        Column.MRN: tr("Refills", "MRN"),
+        Column.DRUG: tr("Refills", "Drug"),
+        Column.DOSE: tr("Refills", "Daily dose"),
+        Column.LAST: tr("Refills", "Last refill"),
+        Column.DUE: tr("Refills", "Next due"),
+        Column.EMPTY: tr("Refills", "Empty by (worst case)"),
+    }
+
+
+class RefillWorklistModel(QAbstractTableModel):
+    """Rows of `RefillWorklistRow`, in the order the database gave them."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[RefillWorklistRow] = []
+        self._headers = _headers()
+
+    def set_rows(self, rows: list[RefillWorklistRow]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def row_at(self, row: int) -> RefillWorklistRow:
+        return self._rows[row]
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self._headers[Column(section)]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == EPISODE_ID_ROLE:
+            return row.episode_id
+        if role == LEVEL_ROLE:
+            return row.level.value
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        if column is Column.LEVEL:
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return LEVEL_COLOURS.get(row.level)
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor("#000000")
+        return None
+
+    @staticmethod
+    def _display(row: RefillWorklistRow, column: Column) -> str:
+        match column:
+            case Column.LEVEL:
+                return level_text(row.level)
+            case Column.PATIENT:
+                return row.patient_name
+            case Column.MRN:
+                return row.mrn
+            case Column.DRUG:
+                risk = tr("Refills", " ⚠ withdrawal") if row.dangerous_withdrawal else ""
+                return row.drug_name + risk
+            case Column.DOSE:
+                return f"{number(row.daily_dose)} {row.dose_unit}"
+            case Column.LAST:
+                return format_date(row.last_fill_at.date() if row.last_fill_at else None)
+            case Column.DUE:
+                mark = f" {UNVERIFIED_MARK}" if row.unverified else ""
+                return format_date(row.due_on) + mark
+            case Column.EMPTY:
+                return format_datetime(row.empty_by_worst_at)
+
+    @staticmethod
+    def _tooltip(row: RefillWorklistRow, column: Column) -> str:
+        if column is Column.DUE and row.unverified:
+            return tr("Refills", "This date rests on unverified catalogue defaults: %1").replace(
+                "%1", ", ".join(row.unverified)
+            )
+        if column is Column.DRUG and row.dangerous_withdrawal:
+            return tr("Refills", "Running dry causes a dangerous withdrawal syndrome.")
+        if column is Column.DOSE:
+            return (
+                tr("Refills", "%1 %2 at %3")
+                .replace("%1", number(row.concentration, 3))
+                .replace("%2", row.concentration_unit)
+                .replace("%3", row.pump_name)
+            )
+        return RefillWorklistModel._display(row, column)
+
+
+class RefillWorklistPanel(QWidget):
+    """Search, the "due within N days" window and the table. Emits `episode_opened(id)`."""
+
+    episode_opened = Signal(int)
+    rows_loaded = Signal(int)
+
+    def __init__(self, ctx: ServiceContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ctx = ctx
+        named(self, names.REFILL_WORKLIST_PANEL, self.tr("Refill worklist"))
+        self.search = named(
+            QLineEdit(), names.REFILL_WORKLIST_SEARCH, self.tr("Search refills by name or MRN")
+        )
+        self.search.setPlaceholderText(self.tr("Search name or MRN…"))
+        self.search.setClearButtonEnabled(True)
+        self.days = named(
+            QSpinBox(), names.REFILL_WORKLIST_DAYS_SPIN, self.tr("Due within this many days")
+        )
+        self.days.setRange(0, MAX_DAYS)
+        self.days.setValue(ctx.template.parameter("due_soon_days"))
+        self.days.setSuffix(self.tr(" days"))
+
+        self.model = RefillWorklistModel(self)
+        self.table = named(QTableView(), names.REFILL_WORKLIST_TABLE, self.tr("Refill worklist"))
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        # activated covers Enter and the platform's double- or single-click to open.
+        self.table.activated.connect(self._open_index)
+        self.open_button = named(
+            QPushButton(self.tr("&Open episode")),
+            names.REFILL_WORKLIST_OPEN_BUTTON,
+            self.tr("Open the selected patient's episode"),
+        )
+        self.open_button.clicked.connect(self.open_selected)
+        self.count_label = named(
+            QLabel(), names.REFILL_WORKLIST_COUNT_LABEL, self.tr("Refill rows shown")
+        )
+        legend = QLabel(
+            self.tr(
+                "Order: urgent (reservoir may run dry within the buffer), overdue, due within "
+                "the window, scheduled; drugs with dangerous withdrawal first in each level. "
+                "%1 = date rests on unverified catalogue defaults."
+            ).replace("%1", UNVERIFIED_MARK)
+        )
+        legend.setWordWrap(True)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.reload)
+        self.search.textChanged.connect(self._debounce.start)
+        self.search.returnPressed.connect(self.reload)
+        self.days.valueChanged.connect(self.reload)
+
+        filters = QHBoxLayout()
+        search_label = QLabel(self.tr("Sea&rch:"))
+        search_label.setBuddy(self.search)
+        days_label = QLabel(self.tr("Due &within:"))
+        days_label.setBuddy(self.days)
+        filters.addWidget(search_label)
+        filters.addWidget(self.search, 2)
+        filters.addWidget(days_label)
+        filters.addWidget(self.days)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(legend)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.count_label)
+        bottom.addStretch(1)
+        bottom.addWidget(self.open_button)
+        layout.addLayout(bottom)
+        QWidget.setTabOrder(self.search, self.days)
+        QWidget.setTabOrder(self.days, self.table)
+        QWidget.setTabOrder(self.table, self.open_button)
+
+    @Slot()
+    def reload(self) -> None:
+        """Query the database, keeping the selected episode selected."""
+        self._debounce.stop()
+        selected = self.selected_episode_id()
+        rows = refill_worklist(
+            self._ctx, due_within_days=self.days.value(), search=self.search.text()
+        )
+        self.model.set_rows(rows)
+        self.table.resizeColumnsToContents()
+        for column in (Column.PATIENT, Column.DRUG):
+            # Long names are cut with an ellipsis so the dates keep their room.
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_WIDTH))
+        self.count_label.setText(self.tr("%n pump(s) shown", "", len(rows)))
+        if selected is not None:
+            self.select_episode(selected)
+        self.rows_loaded.emit(len(rows))
+
+    def episode_ids(self) -> list[int]:
+        return [self.model.row_at(row).episode_id for row in range(self.model.rowCount())]
+
+    def selected_episode_id(self) -> int | None:
+        indexes = self.table.selectionModel().selectedRows()
+        if not indexes:
+            return None
+        return int(indexes[0].data(EPISODE_ID_ROLE))
+
+    def select_episode(self, episode_id: int) -> bool:
+        for row in range(self.model.rowCount()):
+            index = self.model.index(row, 0)
+            if index.data(EPISODE_ID_ROLE) == episode_id:
+                self.table.selectRow(row)
+                self.table.scrollTo(index)
+                return True
+        return False
+
+    @Slot()
+    def open_selected(self) -> None:
+        episode_id = self.selected_episode_id()
+        if episode_id is not None:
+            self.episode_opened.emit(episode_id)
+
+    @Slot(QModelIndex)
+    def _open_index(self, index: QModelIndex) -> None:
+        self.episode_opened.emit(int(index.data(EPISODE_ID_ROLE)))
