@@ -57,10 +57,17 @@ def _alembic_config(connection: Any = None) -> Config:
     return cfg
 
 
+def head_revisions() -> tuple[str, ...]:
+    """The newest schema revision(s) this version knows, sorted.
+
+    Released versions have exactly one; several exist only while parallel branches of work
+    are being merged, and opening a database then applies all of them.
+    """
+    return tuple(sorted(ScriptDirectory.from_config(_alembic_config()).get_heads()))
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    return "+".join(head_revisions())
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -291,8 +298,8 @@ def _migrate(engine: Engine, display: str) -> None:
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
     _refuse_unknown_revisions(display, list(current))
-    if tuple(current) == (head_revision(),):
+    if tuple(sorted(current)) == head_revisions():
         return
     write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     with write_engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "head")
+        command.upgrade(_alembic_config(conn), "heads")
