@@ -11,6 +11,16 @@ from pathway_app import paths
 from pathway_app.domain.catalogues import Catalogue, load_catalogue
 from pathway_app.domain.clock import Clock, FixedClock, SystemClock
 from pathway_app.domain.errors import TemplateError
+from pathway_app.domain.readiness import (
+    HOLDS_FILE,
+    READINESS_FILE,
+    HoldRule,
+    ReadinessConfig,
+    check_against_template,
+    load_holds,
+    load_readiness,
+)
+from pathway_app.domain.recovery import RECOVERY_FILE, load_recovery
 from pathway_app.domain.template import PathwayTemplate, load_template
 from pathway_app.resources import resource_path, resources_dir
 from pathway_app.services.context import ServiceContext
@@ -26,11 +36,37 @@ class AppOptions:
     screenshot: Path | None = None
     now: datetime | None = None
     actor: str = "unknown user"
+    # Issue 4: who signs in. With both set, no sign-in dialog (automation); see sign_in.py.
+    user: str | None = None
+    password: str | None = None
 
 
 def load_configuration() -> tuple[PathwayTemplate, Catalogue]:
-    """Load and validate the pathway template and the catalogues (raises TemplateError)."""
-    return load_template(resource_path(*TEMPLATE_FILE)), load_catalogue(resources_dir())
+    """Load and validate the pathway template and the catalogues (raises TemplateError).
+
+    The preparation files (readiness.toml, holds.toml) are loaded and checked against the
+    template here too, so a broken one stops the app at start; `load_preparation_configuration`
+    returns them.
+    """
+    template = load_template(resource_path(*TEMPLATE_FILE))
+    catalogue = load_catalogue(resources_dir())
+    load_preparation_configuration(template)
+    return template, catalogue
+
+
+def load_preparation_configuration(
+    template: PathwayTemplate,
+) -> tuple[ReadinessConfig, dict[str, HoldRule]]:
+    """Load readiness.toml and holds.toml and check the readiness gates and indications against
+    the template's gate milestones (raises TemplateError naming the file and the key)."""
+    readiness = load_readiness(resource_path(READINESS_FILE))
+    holds = load_holds(resource_path(HOLDS_FILE))
+    check_against_template(
+        readiness,
+        [i.key for i in template.indications],
+        [m.key for stage in template.stages for m in stage.milestones if m.gate],
+    )
+    return readiness, holds
 
 
 def make_clock(now: datetime | None) -> Clock:
@@ -46,18 +82,26 @@ def open_demo_database(template: PathwayTemplate, catalogue: Catalogue, clock: C
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     db = open_database(str(path))
     seed_demo(ServiceContext(db, template, catalogue, clock, "demo"))
+    from pathway_app.services.users import seed_demo_users
+
+    seed_demo_users(db, clock)  # issue 4: demo accounts with the documented demo password
     return db
 
 
 def build_context(options: AppOptions) -> ServiceContext:
     """Everything but Qt. Raises TemplateError or DatabaseOpenError with readable messages."""
     template, catalogue = load_configuration()
+    readiness, holds = load_preparation_configuration(template)
+    # Issue 6: a broken recovery.toml stops the app at start with a message naming the key.
+    recovery = load_recovery(resource_path(RECOVERY_FILE))
     clock = make_clock(options.now)
     if options.demo:
         db = open_demo_database(template, catalogue, clock)
     else:
         db = open_database(options.database or paths.default_database())
-    return ServiceContext(db, template, catalogue, clock, options.actor)
+    return ServiceContext(
+        db, template, catalogue, clock, options.actor, readiness, holds, recovery=recovery
+    )
 
 
 def _report(title: str, message: str) -> None:
@@ -96,7 +140,26 @@ def run(options: AppOptions) -> int:
     settings = None
     if options.screenshot is None:
         settings = QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
+    # Issue 4: nobody sees patient data before signing in (a dialog, or --user with
+    # $PATHWAY_PASSWORD for automation; the demo signs in its demo nurse).
+    from pathway_app.ui.sign_in import SignInRequest, sign_in
+
+    failure = sign_in(
+        ctx,
+        SignInRequest(
+            user=options.user,
+            password=options.password,
+            demo=options.demo,
+            interactive=options.screenshot is None,
+        ),
+        settings,
+    )
+    if failure is not None:
+        ctx.db.close()
+        return failure
     window = MainWindow(ctx, settings)
+    if settings is not None and not options.demo:
+        window.trust.start_automatic_backup()
     try:
         if options.screenshot is not None:
             return _screenshot(app, window, options.screenshot, EXIT_SCREENSHOT)

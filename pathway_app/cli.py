@@ -1,7 +1,12 @@
 """Command line: parse options, load the pathway and catalogues, open the database, start Qt.
 
 Exit codes: 0 success; 2 bad command line; 3 the database cannot be opened; 4 the pathway
-template or a catalogue is broken; 5 the screenshot could not be written.
+template or a catalogue is broken; 5 the screenshot could not be written; 6 sign-in failed or
+is impossible without a screen; 7 the audit trail's hash chain is broken (``verify``); 8 a
+backup or restore failed.
+
+Subcommands (``verify``, ``backup``, ``restore``, ``create-admin``) run without a window; they
+are in `pathway_app.commands`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from pathway_app import __version__
 EXIT_DATABASE = 3
 EXIT_CONFIGURATION = 4
 EXIT_SCREENSHOT = 5
+EXIT_SIGN_IN = 6
+EXIT_AUDIT_BROKEN = 7
+EXIT_BACKUP = 8
+PASSWORD_ENV = "PATHWAY_PASSWORD"
 NOW_ENV = "PATHWAY_NOW"
 USER_ENV = "PATHWAY_USER"
 
@@ -45,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Environment: PATHWAY_DB (database), PATHWAY_DATA_DIR (data folder), "
-            "PATHWAY_NOW (fixed clock), PATHWAY_USER (name recorded as who), "
+            "PATHWAY_NOW (fixed clock), PATHWAY_USER (user to sign in as), PATHWAY_PASSWORD "
+            "(that user's password, for automation), PATHWAY_LOCK_MINUTES (idle lock), "
             "PATHWAY_RESOURCES_DIR (a clinic's own pathway and catalogue files)."
         ),
     )
@@ -78,9 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--user",
         metavar="NAME",
-        help="the name recorded as who did each action (default: $PATHWAY_USER, else the "
-        "login name)",
+        help="the user to sign in as (default: $PATHWAY_USER); with $PATHWAY_PASSWORD set, "
+        "signs in without the sign-in dialog (automation)",
     )
+    from pathway_app.commands import add_subcommands
+
+    add_subcommands(parser)
     return parser
 
 
@@ -92,20 +105,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.now = _parse_now(os.environ[NOW_ENV])
         except argparse.ArgumentTypeError as exc:
             parser.error(f"{NOW_ENV}: {exc}")
+    if getattr(args, "command", None):
+        from pathway_app.commands import run_command
+
+        return run_command(parser, args)
     if args.screenshot is not None:
         # A screenshot needs no screen: render offscreen unless a platform was chosen.
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from pathway_app.app import AppOptions, run
 
-    actor = args.user or os.environ.get(USER_ENV) or _login_name()
+    user = args.user or os.environ.get(USER_ENV) or None
     return run(
         AppOptions(
             database=args.db,
             demo=args.demo,
             screenshot=args.screenshot,
             now=args.now,
-            actor=actor,
+            actor=user or _login_name(),
+            user=user,
+            password=os.environ.get(PASSWORD_ENV) or None,
         )
     )
 

@@ -32,6 +32,18 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 4: argon2 at its minimum cost in tests (the app uses the library's defaults,
+    which take a noticeable fraction of a second per hash by design)."""
+    from argon2 import PasswordHasher
+
+    from pathway_app.services import users
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(users, "_hasher", lambda: cheap)
+
+
 @pytest.fixture(scope="session")
 def configuration() -> tuple[PathwayTemplate, Catalogue]:
     return load_configuration()

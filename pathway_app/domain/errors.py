@@ -37,3 +37,7 @@ class StorageError(DomainError):
 
 class ConcurrentEdit(DomainError):
     """Someone else changed the record since it was read; nothing was overwritten."""
+
+
+class PermissionDenied(DomainError):
+    """The signed-in user's role does not allow the action; nothing was saved."""

@@ -150,6 +150,8 @@ def seed_demo(ctx: ServiceContext, *, patients: int = 30, seed: int = 2026) -> N
             )
             episode_ids.append(episode_id)
         _seed_refills(ctx, episode_ids, random.Random(seed + 1))
+        _seed_followup(ctx, episode_ids)  # issue 6
+        _seed_preparation(ctx, episode_ids)  # issue 5
 
 
 def _progress_episode(
@@ -340,3 +342,43 @@ def _seed_pump(
         filled_at, volume = at, reservoir
         if final:
             break
+
+
+# --- preparation and procedure records (issue 5) -----------------------------------------------
+
+
+def _seed_preparation(ctx: ServiceContext, episode_ids: list[int]) -> None:
+    """Partial preparation records for the next three operations at least two days away (some
+    gates met, one blocked by a warfarin hold, one overridden), and a procedure record for every
+    episode already operated on (see `demo_preparation.seed_preparation_demo`)."""
+    from pathway_app.services.demo_preparation import seed_preparation_demo
+
+    soon = ctx.today() + timedelta(days=2)
+    preparing: list[tuple[object, int]] = []
+    operated: list[int] = []
+    with ctx.db.writing() as session:  # joins the seeding transaction
+        for episode_id in episode_ids:
+            episode = repo.episode_with_milestones(session, episode_id)
+            states = {m.key: m.state for m in episode.milestones}
+            if states.get("incision") == "done":
+                operated.append(episode_id)
+            elif episode.current_stage == "preparation" and episode.planned_procedure_on >= soon:
+                preparing.append((episode.planned_procedure_on, episode_id))
+    seed_preparation_demo(ctx, [e for _, e in sorted(preparing)][:3], operated)
+
+
+# --- hospital stay and follow-up (issue 6) -------------------------------------------------------
+
+
+def _seed_followup(ctx: ServiceContext, episode_ids: list[int]) -> None:
+    """Stays, discharges, accepted plans (one missed item), one open complication and one
+    ticked red flag for the episodes past their pump placement (see `demo_followup`)."""
+    from pathway_app.services.demo_followup import seed_followup_demo
+
+    operated: list[int] = []
+    with ctx.db.writing() as session:  # joins the seeding transaction
+        for episode_id in episode_ids:
+            episode = repo.episode_with_milestones(session, episode_id)
+            if any(m.key == "pump-placement" and m.state == "done" for m in episode.milestones):
+                operated.append(episode_id)
+    seed_followup_demo(ctx, operated)

@@ -13,6 +13,8 @@ from pathway_app.domain.progress import (
 )
 from pathway_app.domain.records import EpisodeDraft, validate_episode
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.followup_progress import refresh_followup_fields
+from pathway_app.storage import preparation_queries as pq  # issue 5: readiness override
 from pathway_app.storage import repository as repo
 from pathway_app.storage.orm import Episode, Milestone
 
@@ -100,8 +102,18 @@ def open_episode(ctx: ServiceContext, draft: EpisodeDraft) -> int:
 
 
 def refresh_progress(session: Session, episode: Episode) -> None:
-    """Recompute the episode's current stage and next action from its milestones."""
+    """Recompute the episode's worklist fields: current stage and next action from its
+    milestones, then the follow-up, complication and red-flag fields (issue 6)."""
     session.refresh(episode, ["milestones"])
+    # Issue 5: a readiness gate still open but covered by the override in force counts as
+    # passed, so an authorised override lets the episode move on to the Procedure stage.
+    overridden = pq.overridden_gate_keys(session, episode.id)
+
+    def state(m: Milestone) -> MilestoneState:
+        if m.gate and m.state == MilestoneState.PLANNED.value and m.key in overridden:
+            return MilestoneState.SKIPPED
+        return MilestoneState(m.state)
+
     progress = episode_progress(
         [
             MilestonePosition(
@@ -110,7 +122,7 @@ def refresh_progress(session: Session, episode: Episode) -> None:
                 stage_key=m.stage_key,
                 stage_position=m.stage_position,
                 position=m.position,
-                state=MilestoneState(m.state),
+                state=state(m),
                 due_on=m.due_on,
             )
             for m in episode.milestones
@@ -119,3 +131,5 @@ def refresh_progress(session: Session, episode: Episode) -> None:
     episode.current_stage = progress.current_stage
     episode.next_action = progress.next_action
     episode.next_due_on = progress.next_due_on
+    # Issue 6: follow-up items, complications and red flags, and attention_due_on.
+    refresh_followup_fields(session, episode)

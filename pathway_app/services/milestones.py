@@ -13,6 +13,11 @@ from pathway_app.domain.progress import MilestoneState
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, validate_reason
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episodes import refresh_progress
+from pathway_app.services.preparation import (
+    check_hand_mark,
+    is_procedure_milestone,
+    require_may_proceed,
+)
 from pathway_app.storage import repository as repo
 from pathway_app.storage.orm import Milestone
 
@@ -44,6 +49,14 @@ def _audit(
     )
 
 
+def _require_gates(ctx: ServiceContext, session: Any, m: Milestone) -> None:
+    """Issue 5: a gate milestone is not marked by hand against its preparation record, and no
+    procedure milestone is marked while a readiness gate is unmet without an override."""
+    check_hand_mark(ctx, session, m)
+    if is_procedure_milestone(m.episode, m):
+        require_may_proceed(ctx, session, m.episode)
+
+
 def _require_planned(m: Milestone) -> None:
     if m.state != MilestoneState.PLANNED.value:
         raise InvalidTransition(
@@ -52,9 +65,18 @@ def _require_planned(m: Milestone) -> None:
 
 
 def mark_done(
-    ctx: ServiceContext, milestone_id: int, *, done_at: datetime | None = None, note: str = ""
+    ctx: ServiceContext,
+    milestone_id: int,
+    *,
+    done_at: datetime | None = None,
+    note: str = "",
+    expected_version: int | None = None,
 ) -> None:
-    """Mark a planned milestone done at `done_at` (default: now) by the acting user."""
+    """Mark a planned milestone done at `done_at` (default: now) by the acting user.
+
+    `expected_version` (here and below) is the milestone version the user saw; when another
+    window changed it since, `ConcurrentEdit` is raised and nothing is written.
+    """
     when = done_at or ctx.now()
     if when.tzinfo is None:
         raise ValidationError({"done_at": "The time has no time zone."})
@@ -64,9 +86,11 @@ def mark_done(
         raise ValidationError({"note": f"Keep the note under {FREE_TEXT_MAX_LENGTH} characters."})
     with ctx.db.writing() as session:
         m = repo.get_milestone(session, milestone_id)
+        repo.check_version(m.version, expected_version)
         _require_planned(m)
         if m.episode.status != "open":
             raise InvalidTransition("The episode is closed.")
+        _require_gates(ctx, session, m)
         old = _snapshot(m)
         m.state = MilestoneState.DONE.value
         m.done_at = when
@@ -76,14 +100,18 @@ def mark_done(
         _audit(ctx, session, m, "milestone.done", old)
 
 
-def mark_skipped(ctx: ServiceContext, milestone_id: int, reason: str) -> None:
+def mark_skipped(
+    ctx: ServiceContext, milestone_id: int, reason: str, *, expected_version: int | None = None
+) -> None:
     """Skip a planned milestone; a reason is required."""
     text = validate_reason(reason)
     with ctx.db.writing() as session:
         m = repo.get_milestone(session, milestone_id)
+        repo.check_version(m.version, expected_version)
         _require_planned(m)
         if m.episode.status != "open":
             raise InvalidTransition("The episode is closed.")
+        _require_gates(ctx, session, m)
         old = _snapshot(m)
         m.state = MilestoneState.SKIPPED.value
         m.done_at = ctx.now()
@@ -93,10 +121,13 @@ def mark_skipped(ctx: ServiceContext, milestone_id: int, reason: str) -> None:
         _audit(ctx, session, m, "milestone.skipped", old)
 
 
-def undo_mark(ctx: ServiceContext, milestone_id: int) -> None:
+def undo_mark(
+    ctx: ServiceContext, milestone_id: int, *, expected_version: int | None = None
+) -> None:
     """Return a done or skipped milestone to planned; the audit log keeps what was undone."""
     with ctx.db.writing() as session:
         m = repo.get_milestone(session, milestone_id)
+        repo.check_version(m.version, expected_version)
         if m.state == MilestoneState.PLANNED.value:
             raise InvalidTransition(f"“{m.name}” is not marked; there is nothing to undo.")
         if m.episode.status != "open":

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathway_app.domain.progress import DueStatus, StageState, due_status, stage_states
 from pathway_app.services.context import ServiceContext
 from pathway_app.storage import repository as repo
+from pathway_app.storage.orm import Episode, Patient
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,15 @@ class WorklistRow:
     next_action: str
     next_due_on: date | None
     status: DueStatus
+    # --- Issue 6: follow-up, complications, red flags, closed episodes ---
+    # "milestone", "followup" (an open follow-up item is next) or "missed" (a follow-up item's
+    # due day has passed: it stays until resolved, whatever the filters).
+    next_action_kind: str = "milestone"
+    urgent: bool = False
+    urgent_summary: str = ""
+    open_complications: int = 0
+    complication_summary: str = ""
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class MilestoneView:
     skip_reason: str | None
     note: str | None
     status: DueStatus | None  # None once the milestone is resolved
+    version: int = 0  # what the user saw; marks pass it back (optimistic concurrency)
 
 
 @dataclass(frozen=True)
@@ -91,29 +102,57 @@ def worklist(
     search: str = "",
     stage: str | None = None,
     status: DueStatus | None = None,
+    include_closed: bool = False,
 ) -> list[WorklistRow]:
-    """The open episodes, most urgent first, filtered in the database."""
+    """The open episodes (and the closed ones with ``include_closed``), most urgent first,
+    filtered in the database. A missed follow-up item or an open red flag is never filtered
+    out by stage or status (see ``repository.worklist_query``)."""
     today = ctx.today()
     soon = ctx.template.parameter("due_soon_days")
     query = repo.worklist_query(
-        today=today, due_soon_days=soon, search=search, stage=stage, status=status
+        today=today,
+        due_soon_days=soon,
+        search=search,
+        stage=stage,
+        status=status,
+        include_closed=include_closed,
     )
     with ctx.db.reading() as session:
         return [
-            WorklistRow(
-                episode_id=episode.id,
-                patient_id=patient.id,
-                patient_name=f"{patient.family_name}, {patient.given_name}",
-                mrn=patient.mrn,
-                indication=ctx.indication_name(episode.indication),
-                stage_key=episode.current_stage,
-                stage_name=ctx.stage_name(episode.current_stage),
-                next_action=episode.next_action,
-                next_due_on=episode.next_due_on,
-                status=due_status(episode.next_due_on, today, soon),
-            )
+            _worklist_row(ctx, episode, patient, today, soon)
             for episode, patient in repo.worklist(session, query)
         ]
+
+
+def _worklist_row(
+    ctx: ServiceContext, episode: Episode, patient: Patient, today: date, soon: int
+) -> WorklistRow:
+    """One row from the stored columns only (no per-row queries). The follow-up item is the
+    next action when it is missed (its due day has passed: it must not hide behind an overdue
+    milestone) or due no later than the next milestone."""
+    action, due, kind = episode.next_action, episode.next_due_on, "milestone"
+    follow = episode.followup_due_on
+    if follow is not None and (due is None or follow <= due or follow < today or not action):
+        action, due = episode.followup_action, follow
+        kind = "missed" if follow < today else "followup"
+    return WorklistRow(
+        episode_id=episode.id,
+        patient_id=patient.id,
+        patient_name=f"{patient.family_name}, {patient.given_name}",
+        mrn=patient.mrn,
+        indication=ctx.indication_name(episode.indication),
+        stage_key=episode.current_stage,
+        stage_name=ctx.stage_name(episode.current_stage),
+        next_action=action,
+        next_due_on=due,
+        status=due_status(episode.attention_due_on, today, soon),
+        next_action_kind=kind,
+        urgent=episode.urgent_since is not None and episode.status == "open",
+        urgent_summary=episode.urgent_summary,
+        open_complications=episode.open_complications,
+        complication_summary=episode.complication_summary,
+        closed=episode.status != "open",
+    )
 
 
 def episode_view(ctx: ServiceContext, episode_id: int) -> EpisodeView:
@@ -146,6 +185,7 @@ def episode_view(ctx: ServiceContext, episode_id: int) -> EpisodeView:
                         skip_reason=m.skip_reason,
                         note=m.note,
                         status=due_status(m.due_on, today, soon) if m.state == "planned" else None,
+                        version=m.version,
                     )
                     for m in episode.milestones
                     if m.stage_key == key

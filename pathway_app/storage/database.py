@@ -4,9 +4,10 @@ migrations to the current schema, and sessions (one per user action).
 
 from __future__ import annotations
 
+import copy
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -147,6 +148,32 @@ def _refuse_unknown_revisions(name: str, revisions: list[str]) -> None:
             )
 
 
+def _read_only_filesystem(folder: Path) -> bool:
+    statvfs = getattr(os, "statvfs", None)  # not on Windows
+    if statvfs is None:
+        return False
+    try:
+        return bool(statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _refuse_read_only(path: Path) -> None:
+    """A database the app cannot write to is refused at once, with the file untouched, rather
+    than failing at the first save (SQLite also needs to create files beside it)."""
+    folder = path.parent
+    if _read_only_filesystem(folder):
+        raise DatabaseOpenError(
+            f"{path} is on a read-only disk. Copy it to a disk the app can write to, or ask "
+            "IT to make the disk writable. The file was not changed."
+        )
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(folder, os.W_OK):
+        raise DatabaseOpenError(
+            f"{path} cannot be written: check the permissions of the file and of the folder "
+            f"{folder} (the app needs to write both). The file was not changed."
+        )
+
+
 def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -215,6 +242,15 @@ class Database:
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False)
         self._active: ContextVar[Session | None] = ContextVar("active_write", default=None)
+        self._write_check: Callable[[str], None] | None = None
+
+    def guarded(self, check: Callable[[str], None]) -> Database:
+        """This database, seen through `check(permission)`, which runs before every outer
+        write transaction and raises to refuse it (the signed-in user's role). The view shares
+        the engine and the transaction of the original."""
+        view = copy.copy(self)
+        view._write_check = check
+        return view
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -224,16 +260,19 @@ class Database:
             session.rollback()
 
     @contextmanager
-    def writing(self) -> Iterator[Session]:
+    def writing(self, permission: str = "clinical") -> Iterator[Session]:
         """A session for one user action: everything commits together or nothing does.
 
         Nested calls join the outer transaction, so a batch of actions (seeding the demo
-        database, an import) is still all-or-nothing.
+        database, an import) is still all-or-nothing. `permission` is what the write is for
+        (see `domain.users.Permission`); a guarded view checks it before the transaction.
         """
         outer = self._active.get()
         if outer is not None:
             yield outer
             return
+        if self._write_check is not None:
+            self._write_check(permission)
         with _readable_errors(), self._write.begin() as session:
             token = self._active.set(session)
             try:
@@ -260,9 +299,11 @@ def open_database(path_or_url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
     if path is not None:
         if path.exists():
             _inspect_existing_sqlite(path, busy_timeout_ms)
+            _refuse_read_only(path)
         else:
             if not path.parent.is_dir():
                 raise DatabaseOpenError(f"The folder {path.parent} does not exist.")
+            _refuse_read_only(path)
             try:
                 # Created owner-only: the file holds patient data.
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

@@ -94,6 +94,19 @@ class Episode(Base):
     current_stage: Mapped[str | None] = mapped_column(String(64))
     next_action: Mapped[str] = mapped_column(String(200), default="")
     next_due_on: Mapped[date | None] = mapped_column(Date)
+    # --- Follow-up, complications and red flags (issue 6), kept by refresh_progress ---
+    # Earliest due date of a planned, booked or missed follow-up item (a missed one keeps its
+    # past date, so it stays earliest until resolved) and that item's purpose.
+    followup_due_on: Mapped[date | None] = mapped_column(Date)
+    followup_action: Mapped[str] = mapped_column(String(200), default="")
+    # min(next_due_on, followup_due_on): what the worklist sorts and filters by.
+    attention_due_on: Mapped[date | None] = mapped_column(Date)
+    open_complications: Mapped[int] = mapped_column(Integer, default=0)
+    complication_summary: Mapped[str] = mapped_column(String(500), default="")
+    # Earliest unresolved red flag: the row is urgent while this is set.
+    urgent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    urgent_summary: Mapped[str] = mapped_column(String(500), default="")
+    # --- end issue 6 ---
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     patient: Mapped[Patient] = relationship(back_populates="episodes")
@@ -101,7 +114,10 @@ class Episode(Base):
         back_populates="episode", order_by="(Milestone.stage_position, Milestone.position)"
     )
 
-    __table_args__ = (Index("ix_episodes_status_next_due_on", "status", "next_due_on"),)
+    __table_args__ = (
+        Index("ix_episodes_status_next_due_on", "status", "next_due_on"),
+        Index("ix_episodes_status_attention_due_on", "status", "attention_due_on"),  # issue 6
+    )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
@@ -147,6 +163,10 @@ class AuditEntry(Base):
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), index=True)
     # JSON text of {"old": {...}, "new": {...}} so a reader sees what changed.
     detail: Mapped[str] = mapped_column(Text, default="{}")
+    # Hash chain (storage/audit.py): SHA-256 of every column above plus the previous entry's
+    # hash, so an entry changed or removed outside the app breaks the chain.
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")
 
 
 # --- Refills (issue 3) -------------------------------------------------------------------------
@@ -301,3 +321,13 @@ class Exposure(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+# Hospital stay, recovery and follow-up (issue 6): registers its models on Base.metadata.
+from pathway_app.storage import orm_followup as _orm_followup  # noqa: E402,F401
+
+# --- Preparation and procedure (issue 5): registers its models on Base.metadata ---------------
+from pathway_app.storage import orm_preparation as _orm_preparation  # noqa: E402,F401
+
+# Users and the audit chain (issue 4): registers its models on Base.metadata.
+from pathway_app.storage import orm_trust as _orm_trust  # noqa: E402,F401

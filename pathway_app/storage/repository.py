@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from pathway_app.domain.errors import NotFound
+from pathway_app.domain.errors import ConcurrentEdit, NotFound
 from pathway_app.domain.progress import DueStatus
+from pathway_app.storage import audit
 from pathway_app.storage.orm import AuditEntry, Episode, Milestone, Patient
 
 
@@ -28,19 +29,18 @@ def add_audit(
     old: dict[str, Any] | None = None,
     new: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit entry in the caller's transaction."""
+    """Append one audit entry, chained to the previous one, in the caller's transaction."""
     detail = json.dumps({"old": old or {}, "new": new or {}}, default=str, ensure_ascii=False)
-    session.add(
-        AuditEntry(
-            at=at,
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            patient_id=patient_id,
-            episode_id=episode_id,
-            detail=detail,
-        )
+    audit.append(
+        session,
+        at=at,
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        patient_id=patient_id,
+        episode_id=episode_id,
+        detail=detail,
     )
 
 
@@ -105,29 +105,48 @@ def worklist_query(
     search: str = "",
     stage: str | None = None,
     status: DueStatus | None = None,
+    include_closed: bool = False,
 ) -> Select[Any]:
-    """Open episodes with their patient, most urgent first; filters run in SQL on indexes."""
+    """Open episodes with their patient, most urgent first; filters run in SQL on indexes.
+
+    Issue 6: rows sort and filter on ``attention_due_on`` (the earlier of the next milestone
+    and the earliest follow-up item). An open episode with a missed follow-up item
+    (``followup_due_on`` before today) or an unresolved red flag (``urgent_since``) is never
+    hidden by the stage or status filter; urgent rows come first. ``include_closed`` adds the
+    closed episodes (the "show closed" option), after the open ones.
+    """
     # Typed loosely: the row type parameters of Select differ between SQLAlchemy 2.0 and 2.1.
-    query: Any = (
-        select(Episode, Patient)
-        .join(Patient, Episode.patient_id == Patient.id)
-        .where(Episode.status == "open")
-    )
+    query: Any = select(Episode, Patient).join(Patient, Episode.patient_id == Patient.id)
+    if not include_closed:
+        query = query.where(Episode.status == "open")
     if search.strip():
         query = query.where(_patient_matches(search))
+    due = Episode.attention_due_on
+    always = and_(
+        Episode.status == "open",
+        or_(Episode.followup_due_on < today, Episode.urgent_since.is_not(None)),
+    )
     if stage:
-        query = query.where(Episode.current_stage == stage)
+        query = query.where(or_(Episode.current_stage == stage, always))
     soon = today + timedelta(days=due_soon_days)
+    condition: Any = None
     if status is DueStatus.OVERDUE:
-        query = query.where(Episode.next_due_on < today)
+        condition = due < today
     elif status is DueStatus.DUE_SOON:
-        query = query.where(Episode.next_due_on >= today, Episode.next_due_on <= soon)
+        condition = and_(due >= today, due <= soon)
     elif status is DueStatus.ON_TRACK:
-        query = query.where(Episode.next_due_on > soon)
+        condition = due > soon
     elif status is DueStatus.NO_DATE:
-        query = query.where(Episode.next_due_on.is_(None))
+        condition = due.is_(None)
+    if condition is not None:
+        query = query.where(or_(condition, always))
     return query.order_by(
-        Episode.next_due_on.is_(None), Episode.next_due_on, Patient.family_name, Episode.id
+        Episode.status != "open",
+        Episode.urgent_since.is_(None),
+        due.is_(None),
+        due,
+        Patient.family_name,
+        Episode.id,
     )
 
 
@@ -159,3 +178,16 @@ def episode_history(session: Session, episode_id: int) -> Sequence[AuditEntry]:
 
 def count_open_episodes(session: Session) -> int:
     return session.scalar(select(func.count()).where(Episode.status == "open")) or 0
+
+
+def check_version(current: int, expected: int | None) -> None:
+    """Optimistic concurrency: the record must still be the version the user saw.
+
+    Raises:
+        ConcurrentEdit: someone changed it meanwhile; nothing is written.
+    """
+    if expected is not None and current != expected:
+        raise ConcurrentEdit(
+            "Someone else changed this record while you were looking at it. Nothing was "
+            "overwritten; refresh to see their change and try again."
+        )

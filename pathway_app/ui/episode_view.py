@@ -82,6 +82,48 @@ def _history_text(entry: HistoryEntry) -> str:
         "fill.refill": tr("Episode", "recorded a refill"),
         "fill.corrected": tr("Episode", "corrected a fill"),
         "exposure.logged": tr("Episode", "logged an exposure"),
+        # Issue 6: stay, follow-up, complications, red flags, closing.
+        "stay.admitted": tr("Episode", "recorded the admission"),
+        "stay.admission_corrected": tr("Episode", "corrected the admission time"),
+        "stay.note_added": tr("Episode", "added a monitoring note"),
+        "stay.wound_care": tr("Episode", "recorded the wound care instructions"),
+        "stay.restrictions": tr("Episode", "changed the activity restrictions"),
+        "stay.checklist_ticked": tr("Episode", "ticked a discharge checklist item"),
+        "stay.checklist_unticked": tr("Episode", "unticked a discharge checklist item"),
+        "stay.discharged": tr("Episode", "discharged the patient"),
+        "stay.discharged_override": tr(
+            "Episode", "discharged the patient WITH CHECKLIST ITEMS OPEN"
+        ),
+        "followup.plan_accepted": tr("Episode", "accepted the follow-up plan"),
+        "followup.added": tr("Episode", "added a follow-up"),
+        "followup.moved": tr("Episode", "moved a follow-up"),
+        "followup.series_moved": tr("Episode", "moved a follow-up series"),
+        "followup.booked": tr("Episode", "booked a follow-up"),
+        "followup.planned": tr("Episode", "set a follow-up back to planned"),
+        "followup.done": tr("Episode", "recorded a follow-up as done"),
+        "followup.cancelled": tr("Episode", "cancelled a follow-up"),
+        "followup.missed": tr("Episode", "— a follow-up was MISSED (due day passed)"),
+        "followup.resolved": tr("Episode", "resolved a missed follow-up"),
+        "followup.notes": tr("Episode", "changed a follow-up's notes"),
+        "complication.logged": tr("Episode", "logged a complication"),
+        "complication.updated": tr("Episode", "updated a complication"),
+        "complication.resolved": tr("Episode", "recorded a complication as resolved"),
+        "red_flag.raised": tr("Episode", "raised an URGENT red flag"),
+        "red_flag.resolved": tr("Episode", "resolved a red flag"),
+        "episode.closed": tr("Episode", "closed the episode"),
+        # Issue 5: preparation and procedure.
+        "milestone.reopened": tr("Episode", "reopened (its record no longer meets the rule)"),
+        "preparation.fasting": tr("Episode", "recorded the scheduled start and fasting"),
+        "preparation.medications_reviewed": tr("Episode", "reviewed the medication list"),
+        "preparation.evaluations": tr("Episode", "recorded the trial, evaluation or consent"),
+        "preop_test.saved": tr("Episode", "recorded a pre-operative test"),
+        "medication.added": tr("Episode", "added a drug to adjust"),
+        "medication.changed": tr("Episode", "changed a drug to adjust"),
+        "medication.removed": tr("Episode", "removed a drug to adjust"),
+        "readiness.overridden": tr("Episode", "OVERRODE the unmet readiness gates"),
+        "procedure.saved": tr("Episode", "recorded the procedure"),
+        "procedure.pump_recorded": tr("Episode", "recorded the pump from the procedure"),
+        "procedure.event": tr("Episode", "noted an intra-operative event"),
     }.get(entry.action, entry.action)
     text = f"{when} — {entry.actor} {action}"
     if entry.milestone:
@@ -206,7 +248,9 @@ class EpisodeViewWidget(QWidget):
         pathway_layout.addWidget(history_label)
         pathway_layout.addWidget(self.history, 1)
         self.tabs.addTab(pathway, self.tr("Pathway"))
+        self.pathway_tab = pathway
         self._pages: list[EpisodePage] = []
+        self._first_page: EpisodePage | None = None  # issue 6: shown first on open
 
         self.stack.addWidget(self.empty)
         self.stack.addWidget(page)
@@ -227,14 +271,20 @@ class EpisodeViewWidget(QWidget):
     def episode(self) -> EpisodeView | None:
         return self._episode
 
-    def add_page(self, page: EpisodePage, title: str) -> None:
+    def add_page(self, page: EpisodePage, title: str, *, first: bool = False) -> None:
         """Add a tab that shows one part of the open episode (refills, preparation…).
 
         The page is loaded whenever an episode is shown; when it changes something it emits
-        `changed(episode_id)` and the header, the pathway and the worklist follow.
+        `changed(episode_id)` and the header, the pathway and the worklist follow. ``first``
+        (issue 6: the overview) puts it before the Pathway tab and selects it whenever an
+        episode is opened.
         """
         self._pages.append(page)
-        self.tabs.addTab(page, title)
+        if first:
+            self.tabs.insertTab(0, page, title)
+            self._first_page = page
+        else:
+            self.tabs.addTab(page, title)
         page.changed.connect(self._page_changed)
 
     @Slot(int)
@@ -307,6 +357,8 @@ class EpisodeViewWidget(QWidget):
             self.history.addItem(_history_text(entry))
         for page in self._pages:
             page.load(ep.id)
+        if not keep_selection and self._first_page is not None:
+            self.tabs.setCurrentWidget(self._first_page)
 
     def clear(self) -> None:
         self._episode = None
@@ -404,7 +456,7 @@ class EpisodeViewWidget(QWidget):
         m = self.selected_milestone()
         if m is None or m.state != "planned":
             return
-        if DoneDialog.ask(self._ctx, m.id, m.name, self):
+        if DoneDialog.ask(self._ctx, m.id, m.name, self, m.version):
             self._after_change(m.id)
 
     @Slot()
@@ -412,7 +464,7 @@ class EpisodeViewWidget(QWidget):
         m = self.selected_milestone()
         if m is None or m.state != "planned":
             return
-        if SkipDialog.ask(self._ctx, m.id, m.name, self):
+        if SkipDialog.ask(self._ctx, m.id, m.name, self, m.version):
             self._after_change(m.id)
 
     @Slot()
@@ -421,7 +473,7 @@ class EpisodeViewWidget(QWidget):
         if m is None or m.state == "planned":
             return
         try:
-            undo_mark(self._ctx, m.id)
+            undo_mark(self._ctx, m.id, expected_version=m.version)
         except DomainError as exc:
             show_problem(self, self.tr("Cannot undo"), str(exc))
             return

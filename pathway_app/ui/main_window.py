@@ -17,14 +17,21 @@ from PySide6.QtWidgets import (
 )
 
 from pathway_app import __version__
+from pathway_app.domain.errors import DomainError  # issue 6
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.followup import sweep_missed  # issue 6
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import format_datetime, named
 from pathway_app.ui.dialogs.episode_dialog import EpisodeDialog
 from pathway_app.ui.dialogs.patient_dialog import PatientDialog
 from pathway_app.ui.episode_view import EpisodeViewWidget
+from pathway_app.ui.preparation_page import PreparationPage  # issue 5
+from pathway_app.ui.procedure_page import ProcedurePage  # issue 5
+from pathway_app.ui.recovery_pages import FollowUpPage, StayPage  # issue 6
 from pathway_app.ui.refill_panel import PumpRefillPanel
 from pathway_app.ui.refill_worklist import RefillWorklistPanel
+from pathway_app.ui.timeline import OverviewPage  # issue 6
+from pathway_app.ui.trust import TrustController
 from pathway_app.ui.worklist import WorklistPanel
 
 
@@ -83,8 +90,22 @@ class MainWindow(QMainWindow):
         # constant-flow pump has no alarm, so it comes first and is selected at start.
         self.refill_worklist = RefillWorklistPanel(ctx)
         self.refill_worklist.episode_opened.connect(self.open_episode)
+        # Issue 5: the Preparation and Procedure pages, in pathway order before the pump.
+        self.preparation_page = PreparationPage(ctx)
+        self.episode_view.add_page(self.preparation_page, self.tr("Preparation"))
+        self.procedure_page = ProcedurePage(ctx)
+        self.episode_view.add_page(self.procedure_page, self.tr("Procedure"))
         self.pump_page = PumpRefillPanel(ctx)
         self.episode_view.add_page(self.pump_page, self.tr("Pump and refills"))
+        # Issue 6: the overview timeline is the first tab, selected when an episode opens;
+        # then the Hospital stay and Follow-up pages. Missed items are written on start.
+        self.overview_page = OverviewPage(ctx)
+        self.episode_view.add_page(self.overview_page, self.tr("Overview"), first=True)
+        self.stay_page = StayPage(ctx)
+        self.episode_view.add_page(self.stay_page, self.tr("Hospital stay"))
+        self.followup_page = FollowUpPage(ctx)
+        self.episode_view.add_page(self.followup_page, self.tr("Follow-up"))
+        self._sweep_missed()
         self.worklist_tabs = named(QTabWidget(), names.WORKLIST_TABS, self.tr("Worklists"))
         # No mnemonics here (they would clash); View › Refill worklist (Ctrl+1) and
         # View › Pathway worklist (Ctrl+2) switch from the keyboard.
@@ -128,7 +149,7 @@ class MainWindow(QMainWindow):
             self.tr("Database"),
         )
         self.user_label = named(
-            QLabel(self.tr("Signed in as: %1").replace("%1", ctx.actor)),
+            QLabel(self.tr("Signed in as: %1").replace("%1", f"{ctx.actor} ({ctx.role})")),
             names.STATUS_USER_LABEL,
             self.tr("User"),
         )
@@ -137,6 +158,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.count_label)
         self.statusBar().addPermanentWidget(self.user_label)
         self._build_menus()
+        # Issue 4: lock screen, Tools menu (audit log, users, backups), automatic backup.
+        self.trust = TrustController(self, ctx, settings)
         QWidget.setTabOrder(self.new_patient_button, self.new_episode_button)
         QWidget.setTabOrder(self.new_episode_button, self.refresh_button)
         QWidget.setTabOrder(self.refresh_button, self.worklist_tabs)
@@ -213,8 +236,17 @@ class MainWindow(QMainWindow):
     def _show_count(self, count: int) -> None:
         self.count_label.setText(self.tr("%n episode(s) shown", "", count))
 
+    def _sweep_missed(self) -> None:
+        """Issue 6: write as missed the follow-up items whose due day has passed. The worklist
+        shows them either way; this records when they were missed in the history."""
+        try:
+            sweep_missed(self._ctx)
+        except DomainError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+
     @Slot()
     def refresh(self) -> None:
+        self._sweep_missed()  # issue 6
         self.worklist.reload()
         self.refill_worklist.reload()
         episode = self.episode_view.episode

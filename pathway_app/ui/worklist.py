@@ -19,6 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -52,6 +53,7 @@ class Column(IntEnum):
     NEXT_ACTION = 4
     DUE = 5
     STATUS = 6
+    ALERTS = 7  # issue 6: urgent red flags and open complications
 
 
 def _headers() -> dict[Column, str]:
@@ -63,7 +65,53 @@ def _headers() -> dict[Column, str]:
         Column.NEXT_ACTION: tr("Worklist", "Next action"),
         Column.DUE: tr("Worklist", "Due"),
         Column.STATUS: tr("Worklist", "Status"),
+        Column.ALERTS: tr("Worklist", "Alerts"),
     }
+
+
+# --- Issue 6: urgent red flags, missed follow-ups, complications, closed episodes ---------------
+NEXT_ACTION_MIN_WIDTH = 180
+URGENT_COLOUR = QColor("#dc3545")
+CLOSED_COLOUR = QColor("#ced4da")
+COMPLICATION_COLOUR = QColor("#ffe69c")
+
+
+def row_status_key(row: WorklistRow) -> str:
+    """The row's flag for automation (STATUS_ROLE): "urgent", "closed" or the due status."""
+    if row.urgent:
+        return "urgent"
+    if row.closed:
+        return "closed"
+    return row.status.value
+
+
+def next_action_text(row: WorklistRow) -> str:
+    if row.urgent and row.urgent_summary:
+        return row.urgent_summary  # the urgent item is what to do next
+    if not row.next_action:
+        return "—"
+    if row.next_action_kind == "missed":
+        return tr("Worklist", "Missed: %1").replace("%1", row.next_action)
+    return row.next_action
+
+
+def alerts_text(row: WorklistRow, *, full: bool = False) -> str:
+    """Short in the cell ("⚠ URGENT · 1 compl."), complete in the tooltip (the red flags and
+    the open complications, most severe first)."""
+    parts = []
+    if row.urgent:
+        text = tr("Worklist", "⚠ URGENT")
+        parts.append(f"{text}: {row.urgent_summary}" if full else text)
+    if row.open_complications:
+        if full:
+            parts.append(
+                tr("Worklist", "%1 open complication(s): %2")
+                .replace("%1", str(row.open_complications))
+                .replace("%2", row.complication_summary)
+            )
+        else:
+            parts.append(tr("Worklist", "%1 compl.").replace("%1", str(row.open_complications)))
+    return " · ".join(parts)
 
 
 class WorklistModel(QAbstractTableModel):
@@ -107,13 +155,30 @@ class WorklistModel(QAbstractTableModel):
         if role == EPISODE_ID_ROLE:
             return row.episode_id
         if role == STATUS_ROLE:
-            return row.status.value
+            return row_status_key(row)
         if column is Column.STATUS:
             if role == Qt.ItemDataRole.BackgroundRole:
+                if row.urgent:
+                    return URGENT_COLOUR
+                if row.closed:
+                    return CLOSED_COLOUR
                 return STATUS_COLOURS.get(row.status)
             if role == Qt.ItemDataRole.ForegroundRole:
-                return QColor("#000000")
+                return QColor("#ffffff") if row.urgent else QColor("#000000")
+        if column is Column.ALERTS and (row.urgent or row.open_complications):
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return URGENT_COLOUR if row.urgent else COMPLICATION_COLOUR
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor("#ffffff") if row.urgent else QColor("#000000")
+        if (
+            column is Column.NEXT_ACTION
+            and row.next_action_kind == "missed"
+            and role == Qt.ItemDataRole.ForegroundRole
+        ):
+            return QColor("#842029")
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column is Column.ALERTS:
+                return alerts_text(row, full=True)
             return self._display(row, column)
         return None
 
@@ -129,11 +194,17 @@ class WorklistModel(QAbstractTableModel):
             case Column.STAGE:
                 return row.stage_name
             case Column.NEXT_ACTION:
-                return row.next_action or "—"
+                return next_action_text(row)
             case Column.DUE:
                 return format_date(row.next_due_on)
             case Column.STATUS:
+                if row.urgent:
+                    return tr("Worklist", "URGENT")
+                if row.closed:
+                    return tr("Worklist", "Closed")
                 return status_text(row.status)
+            case Column.ALERTS:
+                return alerts_text(row)
 
     @staticmethod
     def _sort_key(row: WorklistRow, column: Column) -> Any:
@@ -141,11 +212,13 @@ class WorklistModel(QAbstractTableModel):
             case Column.DUE:
                 return (row.next_due_on or date.max).toordinal()
             case Column.STATUS:
-                # Urgency first, then the due date within a level.
-                return (
-                    URGENCY.index(row.status) * 10_000_000
-                    + (row.next_due_on or date.max).toordinal()
-                )
+                # Urgent red flags first, closed episodes last; then urgency and the due date.
+                level = URGENCY.index(row.status) + 1
+                if row.urgent:
+                    level = 0
+                elif row.closed:
+                    level = len(URGENCY) + 1
+                return level * 10_000_000 + (row.next_due_on or date.max).toordinal()
             case _:
                 return WorklistModel._display(row, column).casefold()
 
@@ -207,6 +280,13 @@ class WorklistPanel(QWidget):
         self.search.returnPressed.connect(self.reload)
         self.stage_filter.currentIndexChanged.connect(self.reload)
         self.status_filter.currentIndexChanged.connect(self.reload)
+        # Issue 6: closed episodes leave the worklist but stay findable.
+        self.show_closed = named(
+            QCheckBox(self.tr("Show c&losed")),
+            names.WORKLIST_SHOW_CLOSED_CHECK,
+            self.tr("Also show closed episodes"),
+        )
+        self.show_closed.toggled.connect(self.reload)
 
         filters = QHBoxLayout()
         search_label = QLabel(self.tr("&Search:"))
@@ -221,6 +301,7 @@ class WorklistPanel(QWidget):
         filters.addWidget(self.stage_filter, 1)
         filters.addWidget(status_label)
         filters.addWidget(self.status_filter, 1)
+        filters.addWidget(self.show_closed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
@@ -234,7 +315,8 @@ class WorklistPanel(QWidget):
         for first, second in (
             (self.search, self.stage_filter),
             (self.stage_filter, self.status_filter),
-            (self.status_filter, self.table),
+            (self.status_filter, self.show_closed),
+            (self.show_closed, self.table),
             (self.table, self.open_button),
         ):
             QWidget.setTabOrder(first, second)
@@ -250,6 +332,7 @@ class WorklistPanel(QWidget):
             search=self.search.text(),
             stage=self.stage_filter.currentData(),
             status=DueStatus(status) if status else None,
+            include_closed=self.show_closed.isChecked(),
         )
         self.model.set_rows(rows)
         for column in (
@@ -259,10 +342,20 @@ class WorklistPanel(QWidget):
             Column.STAGE,
             Column.DUE,
             Column.STATUS,
+            Column.ALERTS,
         ):
             self.table.resizeColumnToContents(column)
             # Long indications are cut with an ellipsis so the next action keeps its room.
             self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_WIDTH))
+        # Issue 6: the alerts stay compact (the tooltip has them in full) and the indication
+        # gives way, so the next action keeps a readable width.
+        self.table.setColumnWidth(Column.ALERTS, min(self.table.columnWidth(Column.ALERTS), 110))
+        room = self.table.viewport().width() - sum(
+            self.table.columnWidth(c) for c in Column if c is not Column.NEXT_ACTION
+        )
+        if room < NEXT_ACTION_MIN_WIDTH:
+            narrower = self.table.columnWidth(Column.INDICATION) - (NEXT_ACTION_MIN_WIDTH - room)
+            self.table.setColumnWidth(Column.INDICATION, max(110, narrower))
         self.count_label.setText(self.tr("%n episode(s) shown", "", len(rows)))
         if selected is not None:
             self.select_episode(selected)

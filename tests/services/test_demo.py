@@ -119,6 +119,10 @@ def test_demo_covers_every_status(seeded: list[WorklistRow]) -> None:
 
 
 def test_demo_worklist_is_in_urgency_order(seeded: list[WorklistRow]) -> None:
+    # Issue 6: rows with an open red flag come first (the demo has one), then by date.
+    urgent = [row.urgent for row in seeded]
+    assert urgent == sorted(urgent, reverse=True) and urgent.count(True) == 1
+    seeded = [row for row in seeded if not row.urgent]
     dated = [row.next_due_on for row in seeded if row.next_due_on is not None]
     assert dated == sorted(dated)
     first_undated = next(i for i, row in enumerate(seeded) if row.next_due_on is None)

@@ -61,7 +61,7 @@ def test_upgrade_from_0001_keeps_the_data_and_matches_the_models(tmp_path: Path)
 
 def test_downgrade_to_0001_removes_only_the_refill_tables(tmp_path: Path) -> None:
     path = tmp_path / "clinic.sqlite3"
-    _upgrade_to(path, "head")
+    _upgrade_to(path, "heads")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", f"sqlite:///{path}")

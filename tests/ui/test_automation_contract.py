@@ -61,6 +61,67 @@ def test_every_documented_name_exists_once_with_an_accessible_name(ctx, make_win
         ImplantDialog(ctx, pump.episode_id, "isomed-8472-20-05", "morphine"),
         ExposureDialog(ctx, pump.episode_id),
     ]
+    # Issue 4: sign-in, first administrator, audit log and users dialogs (the lock screen is
+    # part of the main window).
+    from pathway_app.ui.dialogs.audit_dialog import AuditDialog
+    from pathway_app.ui.dialogs.users_dialog import UsersDialog
+    from pathway_app.ui.sign_in import FirstAdminDialog, SignInDialog
+
+    windows += [SignInDialog(ctx), FirstAdminDialog(ctx), AuditDialog(ctx), UsersDialog(ctx)]
+    # Issue 6: stay, follow-up, complication, red-flag and close dialogs.
+    from pathway_app.domain.followup import FollowUpStatus
+    from pathway_app.services.followup import propose_followup_plan
+    from pathway_app.services.followup_views import FollowUpItemView
+    from pathway_app.ui.dialogs import followup_dialogs as fd
+
+    item = FollowUpItemView(
+        id=1,
+        key="",
+        purpose="Wound check",
+        due_on=date(2027, 1, 1),
+        window_opens_on=None,
+        status=FollowUpStatus.PLANNED,
+        notes="",
+        series_id="s",
+        occurrence=0,
+        series_size=2,
+        cancel_reason="",
+        done_at=None,
+        missed_on=None,
+        resolution="",
+    )
+    episode_id = pump.episode_id
+    windows += [
+        fd.AdmissionDialog(ctx, episode_id, None),
+        fd.DischargeDialog(ctx, episode_id, ["Implant card issued"]),
+        fd.RestrictionsDialog(ctx, episode_id, date(2027, 1, 1), ["No lifting"]),
+        fd.WoundCareDialog(ctx, episode_id),
+        fd.MonitoringNoteDialog(ctx, episode_id),
+        fd.PlanDialog(ctx, propose_followup_plan(ctx, episode_id)),
+        fd.FollowUpAddDialog(ctx, episode_id),
+        fd.FollowUpMoveDialog(ctx, item),
+        fd.FollowUpStatusDialog(ctx, item),
+        fd.ComplicationDialog(ctx, episode_id),
+        fd.RedFlagDialog(ctx, episode_id),
+        fd.ResolveRedFlagDialog(ctx, 1, "Red flag: Fever"),
+        fd.CloseEpisodeDialog(ctx, episode_id),
+    ]
+    # Issue 5: the preparation and procedure dialogs (the pages are in the main window).
+    from pathway_app.services.preparation import preparation_view
+    from pathway_app.ui.dialogs.preparation_dialogs import (
+        EventDialog,
+        MedicationDialog,
+        OverrideDialog,
+        PreopTestDialog,
+    )
+
+    prep = preparation_view(ctx, pump.episode_id)
+    windows += [
+        MedicationDialog(ctx, pump.episode_id),
+        PreopTestDialog(ctx, pump.episode_id, prep.tests[0]),
+        OverrideDialog(ctx, pump.episode_id, prep.gates),
+        EventDialog(ctx, pump.episode_id),
+    ]
     for w in windows[1:]:
         qtbot.addWidget(w)
     found: Counter[str] = Counter()

@@ -264,13 +264,24 @@ def test_search_and_filters_narrow_the_worklist(demo_ctx, make_window, qtbot):
     stage = child(window, QComboBox, names.WORKLIST_STAGE_FILTER)
     choose(stage, "Preparation")
     stages = table_column(table, Column.STAGE)
-    assert stages and set(stages) == {"Preparation"}
+    # Issue 6: a missed follow-up item or an urgent red flag is never filtered out.
+    kept = [
+        s
+        for s, a, f in zip(
+            stages,
+            table_column(table, Column.NEXT_ACTION),
+            table_column(table, Column.STATUS),
+            strict=True,
+        )
+        if not (a.startswith("Missed:") or f == "URGENT")
+    ]
+    assert kept and set(kept) == {"Preparation"}
     choose(stage, "All stages")
 
     status = child(window, QComboBox, names.WORKLIST_STATUS_FILTER)
     choose(status, "Overdue")
     flags = table_column(table, Column.STATUS)
-    assert flags and set(flags) == {"Overdue"}
+    assert flags and set(flags) == {"Overdue", "URGENT"}  # issue 6: urgent always shown
     choose(status, "All statuses")
     assert table.model().rowCount() == total
 
@@ -279,7 +290,7 @@ def test_worklist_sorts_by_any_column_and_starts_most_urgent_first(demo_ctx, mak
     window = make_window(demo_ctx)
     table = child(window, QTableView, names.WORKLIST_TABLE)
     flags = table_column(table, Column.STATUS)
-    order = ["Overdue", "Due soon", "On track", "No date"]
+    order = ["URGENT", "Overdue", "Due soon", "On track", "No date"]  # issue 6: urgent first
     assert [order.index(f) for f in flags] == sorted(order.index(f) for f in flags)
     table.sortByColumn(Column.PATIENT, Qt.SortOrder.AscendingOrder)
     patients = table_column(table, Column.PATIENT)

@@ -42,11 +42,17 @@ def _buttons(dialog: QDialog, save_text: str, save_name: str, cancel_name: str) 
 
 class DoneDialog(QDialog):
     def __init__(
-        self, ctx: ServiceContext, milestone_id: int, milestone_name: str, parent: QWidget | None
+        self,
+        ctx: ServiceContext,
+        milestone_id: int,
+        milestone_name: str,
+        parent: QWidget | None,
+        expected_version: int | None = None,
     ) -> None:
         super().__init__(parent)
         self._ctx = ctx
         self._milestone_id = milestone_id
+        self._expected_version = expected_version
         self.setWindowTitle(self.tr("Mark done"))
         named(self, names.DONE_DIALOG, self.windowTitle())
         self.setMinimumWidth(440)
@@ -90,6 +96,7 @@ class DoneDialog(QDialog):
                 self._milestone_id,
                 done_at=self.done_at(),
                 note=self.note.toPlainText(),
+                expected_version=self._expected_version,
             )
         except ValidationError as exc:
             show_error(self.when_error, str(exc))
@@ -101,19 +108,31 @@ class DoneDialog(QDialog):
 
     @classmethod
     def ask(
-        cls, ctx: ServiceContext, milestone_id: int, milestone_name: str, parent: QWidget | None
+        cls,
+        ctx: ServiceContext,
+        milestone_id: int,
+        milestone_name: str,
+        parent: QWidget | None,
+        expected_version: int | None = None,
     ) -> bool:
         """Show the dialog; True when the milestone was marked."""
-        return cls(ctx, milestone_id, milestone_name, parent).exec() == QDialog.DialogCode.Accepted
+        dialog = cls(ctx, milestone_id, milestone_name, parent, expected_version)
+        return dialog.exec() == QDialog.DialogCode.Accepted
 
 
 class SkipDialog(QDialog):
     def __init__(
-        self, ctx: ServiceContext, milestone_id: int, milestone_name: str, parent: QWidget | None
+        self,
+        ctx: ServiceContext,
+        milestone_id: int,
+        milestone_name: str,
+        parent: QWidget | None,
+        expected_version: int | None = None,
     ) -> None:
         super().__init__(parent)
         self._ctx = ctx
         self._milestone_id = milestone_id
+        self._expected_version = expected_version
         self.setWindowTitle(self.tr("Skip milestone"))
         named(self, names.SKIP_DIALOG, self.windowTitle())
         self.setMinimumWidth(440)
@@ -140,7 +159,12 @@ class SkipDialog(QDialog):
     def _save(self) -> None:
         show_error(self.reason_error, None)
         try:
-            mark_skipped(self._ctx, self._milestone_id, self.reason.toPlainText())
+            mark_skipped(
+                self._ctx,
+                self._milestone_id,
+                self.reason.toPlainText(),
+                expected_version=self._expected_version,
+            )
         except DomainError as exc:
             show_error(self.reason_error, str(exc))
             return
@@ -148,7 +172,13 @@ class SkipDialog(QDialog):
 
     @classmethod
     def ask(
-        cls, ctx: ServiceContext, milestone_id: int, milestone_name: str, parent: QWidget | None
+        cls,
+        ctx: ServiceContext,
+        milestone_id: int,
+        milestone_name: str,
+        parent: QWidget | None,
+        expected_version: int | None = None,
     ) -> bool:
         """Show the dialog; True when the milestone was skipped."""
-        return cls(ctx, milestone_id, milestone_name, parent).exec() == QDialog.DialogCode.Accepted
+        dialog = cls(ctx, milestone_id, milestone_name, parent, expected_version)
+        return dialog.exec() == QDialog.DialogCode.Accepted

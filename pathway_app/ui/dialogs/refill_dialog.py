@@ -606,6 +606,10 @@ class ImplantDialog(QDialog):
         pump_id: the new pump's id after a successful save.
     """
 
+    # The service that saves (issue 5: the procedure page saves through the procedure service,
+    # which checks the readiness gate and then calls record_implant in the same transaction).
+    record = staticmethod(record_implant)
+
     def __init__(
         self,
         ctx: ServiceContext,
@@ -747,7 +751,7 @@ class ImplantDialog(QDialog):
             show_error(label, None)
         self.form.clear_errors()
         try:
-            self.pump_id = record_implant(self._ctx, self.draft())
+            self.pump_id = self.record(self._ctx, self.draft())
         except ValidationError as exc:
             errors = dict(exc.field_errors)
             if "implanted_at" in errors:
