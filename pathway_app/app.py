@@ -11,6 +11,7 @@ from pathway_app import paths
 from pathway_app.domain.catalogues import Catalogue, load_catalogue
 from pathway_app.domain.clock import Clock, FixedClock, SystemClock
 from pathway_app.domain.errors import TemplateError
+from pathway_app.domain.outcomes import OUTCOMES_FILE, load_outcomes  # issue 10
 from pathway_app.domain.readiness import (
     HOLDS_FILE,
     READINESS_FILE,
@@ -94,13 +95,22 @@ def build_context(options: AppOptions) -> ServiceContext:
     readiness, holds = load_preparation_configuration(template)
     # Issue 6: a broken recovery.toml stops the app at start with a message naming the key.
     recovery = load_recovery(resource_path(RECOVERY_FILE))
+    outcomes = load_outcomes(resource_path(OUTCOMES_FILE))  # issue 10: refused at start if broken
     clock = make_clock(options.now)
     if options.demo:
         db = open_demo_database(template, catalogue, clock)
     else:
         db = open_database(options.database or paths.default_database())
     return ServiceContext(
-        db, template, catalogue, clock, options.actor, readiness, holds, recovery=recovery
+        db,
+        template,
+        catalogue,
+        clock,
+        options.actor,
+        readiness,
+        holds,
+        recovery=recovery,
+        outcomes=outcomes,
     )
 
 

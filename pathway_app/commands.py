@@ -81,6 +81,14 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     add_user.add_argument(
         "--admin", metavar="NAME", required=True, help="the administrator who adds the user"
     )
+    # --- Issue 8: export (pathway_app.export_command) ---
+    from pathway_app.export_command import add_export_subcommand
+
+    add_export_subcommand(subs, _add_db)
+    # --- Issue 9: generate (pathway_app.generate_command) ---
+    from pathway_app.generate_command import add_generate_subcommand
+
+    add_generate_subcommand(subs, _add_db)
 
 
 def _say(message: str) -> None:
@@ -108,6 +116,10 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     from pathway_app.storage.database import DatabaseOpenError, open_database
 
     where = _database_path(args)
+    if args.command == "generate":  # issue 9: creates a new file, opens nothing
+        from pathway_app.generate_command import run_generate
+
+        return run_generate(args, where)
     if args.command == "restore" and not args.yes:
         parser.error("restore replaces the whole database: add --yes to confirm")
     if args.command in ("backup", "restore"):
@@ -172,6 +184,11 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
             return _create_admin(db, args, EXIT_SIGN_IN)
         if args.command == "add-user":
             return _add_user(db, args, EXIT_SIGN_IN)
+        # --- Issue 8: export ---
+        if args.command == "export":
+            from pathway_app.export_command import run_export
+
+            return run_export(parser, args, db)
     finally:
         db.close()
     raise AssertionError(args.command)

@@ -4,6 +4,8 @@ file per test (never ``:memory:``, which behaves differently across threads)."""
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathway_app.services.context import ServiceContext
 from pathway_app.storage.database import Database, open_database
 
 FIXED_NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+ACTOR = "Nurse Tester"
 
 
 @pytest.fixture(autouse=True)
@@ -80,4 +83,44 @@ def db(db_path: Path) -> Iterator[Database]:
 def ctx(
     db: Database, template: PathwayTemplate, catalogue: Catalogue, clock: FixedClock
 ) -> ServiceContext:
-    return ServiceContext(db, template, catalogue, clock, "Nurse Tester")
+    return ServiceContext(db, template, catalogue, clock, ACTOR)
+
+
+# --- The demo clinic, seeded once per session (issue 9) ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_template(
+    tmp_path_factory: pytest.TempPathFactory, configuration: tuple[PathwayTemplate, Catalogue]
+) -> Path:
+    """A database file holding the demo clinic, seeded once; `demo_copy` copies it per test.
+
+    The clock in tests is fixed, so a copy is identical to seeding again."""
+    from pathway_app.services.demo import seed_demo
+
+    template, catalogue = configuration
+    path = tmp_path_factory.mktemp("demo-template") / "demo.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "UTC")
+        time.tzset()
+        database = open_database(str(path))
+        try:
+            seed_demo(ServiceContext(database, template, catalogue, FixedClock(FIXED_NOW), ACTOR))
+        finally:
+            database.close()
+    time.tzset()
+    return path
+
+
+@pytest.fixture
+def demo_copy(demo_template: Path, db_path: Path) -> Path:
+    """This test's database file (`db_path`) as a copy of the seeded demo clinic. Request it
+    before `db`/`ctx` (or through `demo_ctx`), so they open the copy."""
+    source = sqlite3.connect(demo_template)
+    target = sqlite3.connect(db_path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    return db_path

@@ -10,6 +10,7 @@ from functools import cache
 
 from pathway_app.domain.catalogues import Catalogue
 from pathway_app.domain.clock import Clock, local_today
+from pathway_app.domain.outcomes import OUTCOMES_FILE, OutcomesConfig, load_outcomes  # issue 10
 from pathway_app.domain.readiness import (
     HOLDS_FILE,
     READINESS_FILE,
@@ -48,6 +49,15 @@ def default_recovery() -> RecoveryConfig:
     return load_recovery(resource_path(RECOVERY_FILE))
 
 
+# --- Outcomes (issue 10): outcomes.toml ---------------------------------------------------------
+# Loaded and checked at start by app.build_context; the default reads the shipped file once.
+
+
+@cache
+def default_outcomes() -> OutcomesConfig:
+    return load_outcomes(resource_path(OUTCOMES_FILE))
+
+
 @dataclass
 class ServiceContext:
     """Attributes:
@@ -59,6 +69,7 @@ class ServiceContext:
     readiness: readiness gates, fasting, tests, trial and procedure settings (readiness.toml).
     holds: the anticoagulant/antiplatelet hold table by drug key (holds.toml).
     recovery: stay, discharge checklist, complications, red flags, follow-up plan (recovery.toml).
+    outcomes: outcome scores, oral MME factors, consent alternatives (outcomes.toml; issue 10).
     role: the signed-in user's role (`domain.users.Role`; default coordinator).
     user_id: the signed-in user's id (None for tests and tools that act without signing in).
     """
@@ -74,6 +85,8 @@ class ServiceContext:
     # Issue 4: who is signed in. Every write transaction checks the role (see __post_init__).
     role: str = Role.COORDINATOR.value
     user_id: int | None = None
+    # Issue 10: scores by indication, oral MME factors, IT opioid equivalents (outcomes.toml).
+    outcomes: OutcomesConfig = field(default_factory=default_outcomes)
 
     def __post_init__(self) -> None:
         # Every service writes through ctx.db.writing(permission); the role is checked there,

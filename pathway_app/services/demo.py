@@ -11,12 +11,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 from pathway_app.domain.catalogues import Drug
+from pathway_app.domain.clock import FixedClock
 from pathway_app.domain.errors import ValidationError
 from pathway_app.domain.records import EpisodeDraft, PatientDraft
 from pathway_app.domain.refill_records import LOCATION_METHODS, FillDraft, ImplantDraft
 from pathway_app.domain.refills import Explanation
 from pathway_app.services.context import ServiceContext
-from pathway_app.services.episodes import open_episode
+from pathway_app.services.episodes import deferred_progress, open_episode
 from pathway_app.services.milestones import mark_done, mark_skipped
 from pathway_app.services.patients import register_patient
 from pathway_app.services.refills import record_implant, record_refill
@@ -87,6 +88,7 @@ SURGEONS = ("Dr A. Lindgren", "Dr M. Okoye", "Dr S. Petit", "Dr R. Haas")
 # Patient index -> procedure day relative to today, for the stages that last only a day or two.
 PROCEDURE_TODAY = {4: 0, 11: 0, 17: -1, 23: -2}
 IN_THEATRE = 4
+OPEN_BEFORE_DAYS = 300
 # Drug and pump keys per indication, chosen among the shipped catalogue entries.
 DRUG_FOR_INDICATION = {
     "noncancer-pain": "morphine",
@@ -96,8 +98,13 @@ DRUG_FOR_INDICATION = {
 }
 
 
-def seed_demo(ctx: ServiceContext, *, patients: int = 30, seed: int = 2026) -> None:
-    """Fill an empty database with a demo clinic relative to the app clock."""
+def seed_demo(
+    ctx: ServiceContext, *, patients: int = 30, seed: int = 2026, history_days: int = 210
+) -> None:
+    """Fill an empty database with a demo clinic relative to the app clock.
+
+    ``history_days``: how far back the earliest procedure is (the synthetic clinic generator,
+    `services/synthetic.py`, asks for years of history)."""
     rng = random.Random(seed)
     today = ctx.today()
     now = ctx.now()
@@ -126,10 +133,17 @@ def seed_demo(ctx: ServiceContext, *, patients: int = 30, seed: int = 2026) -> N
             # yesterday so the procedure and hospital-stay stages are populated too.
             offset = PROCEDURE_TODAY.get(index)
             if offset is None:
-                offset = int(-210 + index * 270 / patients) + rng.randint(-3, 3)
+                offset = int(-history_days + index * (history_days + 60) / patients)
+                offset += rng.randint(-3, 3)
             planned = today + timedelta(days=offset)
+            # An episode of years ago was opened back then (the domain refuses a planned date
+            # more than a year past); the demo's own dates never go that far back.
+            opening = ctx
+            if offset < -OPEN_BEFORE_DAYS:
+                opened = datetime.combine(planned - timedelta(days=OPEN_BEFORE_DAYS), time(9))
+                opening = replace(ctx, clock=FixedClock(opened.replace(tzinfo=UTC)))
             episode_id = open_episode(
-                ctx,
+                opening,
                 EpisodeDraft(
                     patient_id=patient_id,
                     indication=indication,
@@ -140,18 +154,20 @@ def seed_demo(ctx: ServiceContext, *, patients: int = 30, seed: int = 2026) -> N
                     setting=settings[index % len(settings)],
                 ),
             )
-            _progress_episode(
-                ctx,
-                episode_id,
-                rng,
-                now,
-                may_forget=index not in PROCEDURE_TODAY,
-                in_theatre=index == IN_THEATRE,
-            )
+            with ctx.db.writing() as session, deferred_progress(session):
+                _progress_episode(
+                    ctx,
+                    episode_id,
+                    rng,
+                    now,
+                    may_forget=index not in PROCEDURE_TODAY,
+                    in_theatre=index == IN_THEATRE,
+                )
             episode_ids.append(episode_id)
         _seed_refills(ctx, episode_ids, random.Random(seed + 1))
         _seed_followup(ctx, episode_ids)  # issue 6
         _seed_preparation(ctx, episode_ids)  # issue 5
+        _seed_outcomes(ctx, episode_ids)  # issue 10
 
 
 def _progress_episode(
@@ -238,7 +254,8 @@ def _seed_refills(ctx: ServiceContext, episode_ids: list[int], rng: random.Rando
     role_of = {episode_id: role for role, episode_id in roles.items()}
     flag_pending = [True]
     for episode_id, implanted_at, _drug in implanted:
-        _seed_pump(ctx, episode_id, implanted_at, rng, role_of.get(episode_id), flag_pending)
+        with ctx.db.writing() as session, deferred_progress(session):
+            _seed_pump(ctx, episode_id, implanted_at, rng, role_of.get(episode_id), flag_pending)
 
 
 def _fill_draft(
@@ -382,3 +399,19 @@ def _seed_followup(ctx: ServiceContext, episode_ids: list[int]) -> None:
             if any(m.key == "pump-placement" and m.state == "done" for m in episode.milestones):
                 operated.append(episode_id)
     seed_followup_demo(ctx, operated)
+
+
+# --- outcomes (issue 10) -------------------------------------------------------------------------
+
+
+def _seed_outcomes(ctx: ServiceContext, episode_ids: list[int]) -> None:
+    """Baselines and a few visits for some operated episodes (see `demo_outcomes`)."""
+    from pathway_app.services.demo_outcomes import seed_outcomes_demo
+
+    operated: list[int] = []
+    with ctx.db.writing() as session:  # joins the seeding transaction
+        for episode_id in episode_ids:
+            episode = repo.episode_with_milestones(session, episode_id)
+            if any(m.key == "pump-placement" and m.state == "done" for m in episode.milestones):
+                operated.append(episode_id)
+    seed_outcomes_demo(ctx, operated)

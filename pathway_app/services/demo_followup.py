@@ -19,6 +19,7 @@ from pathway_app.domain.clock import FixedClock
 from pathway_app.domain.followup import FollowUpStatus, propose_plan
 from pathway_app.domain.recovery import Complication
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.episodes import deferred_progress
 from pathway_app.services.followup import (
     accept_plan,
     change_followup_status,
@@ -72,17 +73,19 @@ def seed_followup_demo(ctx: ServiceContext, operated: list[int]) -> None:
             )
             continue
         back = _at(ctx, discharge_at)
-        record_admission(back, episode_id, admitted_at)
-        add_monitoring_note(
-            back,
-            episode_id,
-            operated_at + timedelta(hours=6),
-            "No CSF leak; wound dry; observed overnight.",
-        )
-        record_wound_care(back, episode_id, "N. Berg", discharge_at - timedelta(hours=2))
-        for item in ctx.recovery.discharge_checklist:
-            set_checklist_item(back, episode_id, item.key, True)
-        discharge(back, episode_id, discharge_at)
+        # Each episode's worklist fields are recomputed once per block (issue 9: fast seeding).
+        with ctx.db.writing() as session, deferred_progress(session):
+            record_admission(back, episode_id, admitted_at)
+            add_monitoring_note(
+                back,
+                episode_id,
+                operated_at + timedelta(hours=6),
+                "No CSF leak; wound dry; observed overnight.",
+            )
+            record_wound_care(back, episode_id, "N. Berg", discharge_at - timedelta(hours=2))
+            for item in ctx.recovery.discharge_checklist:
+                set_checklist_item(back, episode_id, item.key, True)
+            discharge(back, episode_id, discharge_at)
         with ctx.db.writing() as session:
             nothing_due = repo.get_episode(session, episode_id).next_due_on is None
         if nothing_due and not skipped_plan:
@@ -95,18 +98,20 @@ def seed_followup_demo(ctx: ServiceContext, operated: list[int]) -> None:
             plan = propose_plan(
                 op_day, ctx.recovery.followup, today=discharge_at.date(), drug=episode.drug
             )
-        accept_plan(back, episode_id, plan)
         leave_missed = not missed_done and (today - op_day).days >= MISSED_AFTER_DAYS
         missed_done = missed_done or leave_missed
-        with ctx.db.writing() as session:
+        with ctx.db.writing() as session, deferred_progress(session):
+            accept_plan(back, episode_id, plan)
             items = [(e.id, e.key, e.due_on) for e in fq.followup_items(session, episode_id)]
-        for item_id, key, due_on in items:  # by due date
-            if due_on >= today:
-                break
-            if leave_missed and key == "wound-check":
-                continue  # written as missed by the next item's sweep, or by the app's
-            done_at = _day_at(due_on, 11)
-            change_followup_status(_at(ctx, done_at), item_id, FollowUpStatus.DONE, done_at=done_at)
+            for item_id, key, due_on in items:  # by due date
+                if due_on >= today:
+                    break
+                if leave_missed and key == "wound-check":
+                    continue  # written as missed by the next item's sweep, or by the app's
+                done_at = _day_at(due_on, 11)
+                change_followup_status(
+                    _at(ctx, done_at), item_id, FollowUpStatus.DONE, done_at=done_at
+                )
         if not leave_missed:
             extras.append(episode_id)
     if extras:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy.orm import Session
 
 from pathway_app.domain.errors import ValidationError
@@ -14,6 +17,7 @@ from pathway_app.domain.progress import (
 from pathway_app.domain.records import EpisodeDraft, validate_episode
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.followup_progress import refresh_followup_fields
+from pathway_app.services.outcome_progress import refresh_outcome_fields  # issue 10
 from pathway_app.storage import preparation_queries as pq  # issue 5: readiness override
 from pathway_app.storage import repository as repo
 from pathway_app.storage.orm import Episode, Milestone
@@ -101,9 +105,35 @@ def open_episode(ctx: ServiceContext, draft: EpisodeDraft) -> int:
         return episode.id
 
 
+_DEFERRED = "refresh_progress_deferred"
+
+
+@contextmanager
+def deferred_progress(session: Session) -> Iterator[None]:
+    """Inside one write transaction, recompute each touched episode's worklist fields once when
+    the block ends instead of after every action (bulk seeding: the demo and the synthetic
+    clinic, issue 9). Nothing inside the block may read those fields."""
+    if _DEFERRED in session.info:  # nested: the outer block refreshes
+        yield
+        return
+    pending: dict[int, Episode] = {}
+    session.info[_DEFERRED] = pending
+    try:
+        yield
+    finally:
+        del session.info[_DEFERRED]
+    for episode in pending.values():
+        refresh_progress(session, episode)
+
+
 def refresh_progress(session: Session, episode: Episode) -> None:
     """Recompute the episode's worklist fields: current stage and next action from its
-    milestones, then the follow-up, complication and red-flag fields (issue 6)."""
+    milestones, then the follow-up, complication and red-flag fields (issue 6) and the outcome
+    summary (issue 10)."""
+    pending = session.info.get(_DEFERRED)
+    if pending is not None:  # see deferred_progress
+        pending[episode.id] = episode
+        return
     session.refresh(episode, ["milestones"])
     # Issue 5: a readiness gate still open but covered by the override in force counts as
     # passed, so an authorised override lets the episode move on to the Procedure stage.
@@ -133,3 +163,5 @@ def refresh_progress(session: Session, episode: Episode) -> None:
     episode.next_due_on = progress.next_due_on
     # Issue 6: follow-up items, complications and red flags, and attention_due_on.
     refresh_followup_fields(session, episode)
+    # Issue 10: outcome change since baseline and its flag.
+    refresh_outcome_fields(session, episode)

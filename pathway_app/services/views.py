@@ -33,6 +33,9 @@ class WorklistRow:
     open_complications: int = 0
     complication_summary: str = ""
     closed: bool = False
+    # --- Issue 10: outcome change since baseline and its flag ("" = not flagged) ---
+    outcome_summary: str = ""
+    outcome_flag: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ def _worklist_row(
         open_complications=episode.open_complications,
         complication_summary=episode.complication_summary,
         closed=episode.status != "open",
+        outcome_summary=episode.outcome_summary,  # issue 10
+        outcome_flag=episode.outcome_flag,
     )
 
 

@@ -107,6 +107,10 @@ class Episode(Base):
     urgent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     urgent_summary: Mapped[str] = mapped_column(String(500), default="")
     # --- end issue 6 ---
+    # --- Outcomes (issue 10), kept by refresh_progress: change since baseline and the flag ---
+    outcome_summary: Mapped[str] = mapped_column(String(200), default="")
+    outcome_flag: Mapped[str] = mapped_column(String(300), default="")  # "" = not flagged
+    # --- end issue 10 ---
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     patient: Mapped[Patient] = relationship(back_populates="episodes")
@@ -325,6 +329,9 @@ class Exposure(Base):
 
 # Hospital stay, recovery and follow-up (issue 6): registers its models on Base.metadata.
 from pathway_app.storage import orm_followup as _orm_followup  # noqa: E402,F401
+
+# Outcomes (issue 10): registers its models on Base.metadata.
+from pathway_app.storage import orm_outcomes as _orm_outcomes  # noqa: E402,F401
 
 # --- Preparation and procedure (issue 5): registers its models on Base.metadata ---------------
 from pathway_app.storage import orm_preparation as _orm_preparation  # noqa: E402,F401

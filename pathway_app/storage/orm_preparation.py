@@ -43,6 +43,8 @@ class PreparationRecord(Base):
     psych_cleared: Mapped[bool | None] = mapped_column()
     psych_note: Mapped[str] = mapped_column(Text, default="")
     consent_on: Mapped[date | None] = mapped_column(Date)
+    # Issue 10: JSON list of the alternatives discussed at consent (outcomes.toml keys).
+    consent_alternatives: Mapped[str] = mapped_column(Text, default="[]")
     confirmations: Mapped[str] = mapped_column(Text, default="[]")
     medications_reviewed: Mapped[bool] = mapped_column(default=False)
     inr_normal: Mapped[bool | None] = mapped_column()

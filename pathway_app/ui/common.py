@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TypeVar
 
-from PySide6.QtCore import QCoreApplication, QDate, QDateTime, QLocale, QTimeZone
+from PySide6.QtCore import QCoreApplication, QDate, QDateTime, QLocale, Qt, QTimeZone
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QTableView, QWidget
 
 from pathway_app.domain.progress import DueStatus
 
@@ -97,3 +97,23 @@ def show_error(label: QLabel, message: str | None) -> None:
     label.setText(f"⚠ {message}" if message else "")
     label.setAccessibleName(message or "")
     label.setVisible(bool(message))
+
+
+# Issue 9: columns are sized from the first rows only. QTableView.resizeColumnToContents reads
+# every row while the table is hidden (at start-up), which takes seconds with 100,000 rows.
+FIT_SAMPLE_ROWS = 64
+_CELL_PADDING = 16
+
+
+def fit_column(table: QTableView, column: int, rows: int = FIT_SAMPLE_ROWS) -> None:
+    """Set the column's width to its header and the text of its first ``rows`` rows."""
+    model = table.model()
+    if model is None:
+        return
+    metrics = table.fontMetrics()
+    width = table.horizontalHeader().sectionSizeHint(column)
+    for row in range(min(rows, model.rowCount())):
+        text = model.index(row, column).data(Qt.ItemDataRole.DisplayRole)
+        if text:
+            width = max(width, metrics.horizontalAdvance(str(text)) + _CELL_PADDING)
+    table.setColumnWidth(column, width)

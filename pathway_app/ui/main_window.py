@@ -25,6 +25,7 @@ from pathway_app.ui.common import format_datetime, named
 from pathway_app.ui.dialogs.episode_dialog import EpisodeDialog
 from pathway_app.ui.dialogs.patient_dialog import PatientDialog
 from pathway_app.ui.episode_view import EpisodeViewWidget
+from pathway_app.ui.outcomes_page import OutcomesPage  # issue 10
 from pathway_app.ui.preparation_page import PreparationPage  # issue 5
 from pathway_app.ui.procedure_page import ProcedurePage  # issue 5
 from pathway_app.ui.recovery_pages import FollowUpPage, StayPage  # issue 6
@@ -105,6 +106,9 @@ class MainWindow(QMainWindow):
         self.episode_view.add_page(self.stay_page, self.tr("Hospital stay"))
         self.followup_page = FollowUpPage(ctx)
         self.episode_view.add_page(self.followup_page, self.tr("Follow-up"))
+        # Issue 10: outcomes (scores, oral opioids, side effects beside the IT dose).
+        self.outcomes_page = OutcomesPage(ctx)
+        self.episode_view.add_page(self.outcomes_page, self.tr("Outcomes"))
         self._sweep_missed()
         self.worklist_tabs = named(QTabWidget(), names.WORKLIST_TABS, self.tr("Worklists"))
         # No mnemonics here (they would clash); View › Refill worklist (Ctrl+1) and
@@ -160,6 +164,10 @@ class MainWindow(QMainWindow):
         self._build_menus()
         # Issue 4: lock screen, Tools menu (audit log, users, backups), automatic backup.
         self.trust = TrustController(self, ctx, settings)
+        # Issue 8: Export menu and export buttons (episode view, worklists).
+        from pathway_app.ui.export_actions import ExportController
+
+        self.exports = ExportController(self, ctx)
         QWidget.setTabOrder(self.new_patient_button, self.new_episode_button)
         QWidget.setTabOrder(self.new_episode_button, self.refresh_button)
         QWidget.setTabOrder(self.refresh_button, self.worklist_tabs)
@@ -256,6 +264,7 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def open_episode(self, episode_id: int) -> None:
         self.episode_view.show_episode(episode_id)
+        self.exports.refresh()  # issue 8
         self.worklist.select_episode(episode_id)
         self.episode_view.milestone_list.setFocus()
 

@@ -549,7 +549,68 @@ CLOSE_EPISODE_SAVE_BUTTON = "closeEpisodeSaveButton"
 CLOSE_EPISODE_CANCEL_BUTTON = "closeEpisodeCancelButton"
 # --- end issue 6 ---
 
+# --- Outcomes (issue 10) ------------------------------------------------------------------------
+OUTCOMES_PAGE = "outcomesPage"
+OUTCOME_SUMMARY_LABEL = "outcomeSummaryLabel"
+OUTCOME_FLAG_LABEL = "outcomeFlagLabel"
+OUTCOME_TREND_LABEL = "outcomeTrendLabel"
+OUTCOME_CHART = "outcomeChart"
+OUTCOME_TABLE = "outcomeTable"
+OUTCOME_RECORD_BUTTON = "outcomeRecordButton"
+OUTCOME_CORRECT_BUTTON = "outcomeCorrectButton"
+OUTCOME_ALTERNATIVES_LIST = "outcomeAlternativesList"
+OUTCOME_ALTERNATIVES_SAVE_BUTTON = "outcomeAlternativesSaveButton"
+OUTCOME_ALTERNATIVES_ERROR = "outcomeAlternativesError"
+# Outcome entry dialog
+OUTCOME_DIALOG = "outcomeDialog"
+OUTCOME_DATE_EDIT = "outcomeDateEdit"
+OUTCOME_KIND_COMBO = "outcomeKindCombo"
+OUTCOME_PAIN_COMBO = "outcomePainCombo"
+OUTCOME_ASHWORTH_COMBO = "outcomeAshworthCombo"
+OUTCOME_FUNCTION_EDIT = "outcomeFunctionEdit"
+OUTCOME_FUNCTION_SCORE_COMBO = "outcomeFunctionScoreCombo"
+OUTCOME_ORAL_DRUG_COMBO_0 = "outcomeOralDrugCombo0"
+OUTCOME_ORAL_AMOUNT_EDIT_0 = "outcomeOralAmountEdit0"
+OUTCOME_ORAL_ERROR_0 = "outcomeOral0Error"
+OUTCOME_ORAL_DRUG_COMBO_1 = "outcomeOralDrugCombo1"
+OUTCOME_ORAL_AMOUNT_EDIT_1 = "outcomeOralAmountEdit1"
+OUTCOME_ORAL_ERROR_1 = "outcomeOral1Error"
+OUTCOME_ORAL_DRUG_COMBO_2 = "outcomeOralDrugCombo2"
+OUTCOME_ORAL_AMOUNT_EDIT_2 = "outcomeOralAmountEdit2"
+OUTCOME_ORAL_ERROR_2 = "outcomeOral2Error"
+OUTCOME_SIDE_EFFECTS_LIST = "outcomeSideEffectsList"
+OUTCOME_SIDE_EFFECT_OTHER_EDIT = "outcomeSideEffectOtherEdit"
+OUTCOME_NOTE_EDIT = "outcomeNoteEdit"
+OUTCOME_REASON_EDIT = "outcomeReasonEdit"
+OUTCOME_DATE_ERROR = "outcomeDateError"
+OUTCOME_KIND_ERROR = "outcomeKindError"
+OUTCOME_PAIN_ERROR = "outcomePainError"
+OUTCOME_ASHWORTH_ERROR = "outcomeAshworthError"
+OUTCOME_FUNCTION_ERROR = "outcomeFunctionError"
+OUTCOME_FUNCTION_SCORE_ERROR = "outcomeFunctionScoreError"
+OUTCOME_SIDE_EFFECTS_ERROR = "outcomeSideEffectsError"
+OUTCOME_SIDE_EFFECT_OTHER_ERROR = "outcomeSideEffectOtherError"
+OUTCOME_NOTE_ERROR = "outcomeNoteError"
+OUTCOME_REASON_ERROR = "outcomeReasonError"
+OUTCOME_FORM_ERROR = "outcomeFormError"
+OUTCOME_SAVE_BUTTON = "outcomeSaveButton"
+OUTCOME_CANCEL_BUTTON = "outcomeCancelButton"
+# --- end issue 10 ---
+
 
 def all_names() -> dict[str, str]:
     """Constant name -> objectName, for the documentation test."""
     return {key: value for key, value in globals().items() if key.isupper()}
+
+
+# --- Issue 8: print and share (pathway_app/ui/export_actions.py; docs/automation-exports.md) ---
+EXPORT_MENU = "exportMenu"
+EXPORT_SUMMARY_BUTTON = "exportSummaryPdfButton"
+EXPORT_PRINT_BUTTON = "printSummaryButton"
+EXPORT_CARD_BUTTON = "exportRefillCardButton"
+EXPORT_PATIENT_ICS_BUTTON = "exportPatientCalendarButton"
+EXPORT_FHIR_BUTTON = "exportFhirButton"
+EXPORT_REFILL_CSV_BUTTON = "exportRefillWorklistCsvButton"
+EXPORT_WORKLIST_CSV_BUTTON = "exportWorklistCsvButton"
+EXPORT_CLINIC_ICS_BUTTON = "exportClinicCalendarButton"
+# --- end issue 8 ---

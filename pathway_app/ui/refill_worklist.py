@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.refill_views import RefillLevel, RefillWorklistRow, refill_worklist
 from pathway_app.ui import object_names as names
-from pathway_app.ui.common import format_date, format_datetime, named, tr
+from pathway_app.ui.common import fit_column, format_date, format_datetime, named, tr
 
 EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 LEVEL_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -287,7 +287,8 @@ class RefillWorklistPanel(QWidget):
             self._ctx, due_within_days=self.days.value(), search=self.search.text()
         )
         self.model.set_rows(rows)
-        self.table.resizeColumnsToContents()
+        for column in Column:
+            fit_column(self.table, column)  # issue 9: from the first rows only
         for column in (Column.PATIENT, Column.DRUG):
             # Long names are cut with an ellipsis so the dates keep their room.
             self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_WIDTH))

@@ -35,7 +35,14 @@ from pathway_app.domain.progress import URGENCY, DueStatus
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.views import WorklistRow, worklist
 from pathway_app.ui import object_names as names
-from pathway_app.ui.common import STATUS_COLOURS, format_date, named, status_text, tr
+from pathway_app.ui.common import (
+    STATUS_COLOURS,
+    fit_column,
+    format_date,
+    named,
+    status_text,
+    tr,
+)
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -54,6 +61,7 @@ class Column(IntEnum):
     DUE = 5
     STATUS = 6
     ALERTS = 7  # issue 6: urgent red flags and open complications
+    OUTCOME = 8  # issue 10: change since baseline, ⚑ when flagged
 
 
 def _headers() -> dict[Column, str]:
@@ -66,6 +74,7 @@ def _headers() -> dict[Column, str]:
         Column.DUE: tr("Worklist", "Due"),
         Column.STATUS: tr("Worklist", "Status"),
         Column.ALERTS: tr("Worklist", "Alerts"),
+        Column.OUTCOME: tr("Worklist", "Outcome"),  # issue 10
     }
 
 
@@ -179,6 +188,8 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column is Column.ALERTS:
                 return alerts_text(row, full=True)
+            if column is Column.OUTCOME and row.outcome_flag:  # issue 10
+                return f"{row.outcome_summary}\n⚑ {row.outcome_flag}"
             return self._display(row, column)
         return None
 
@@ -205,6 +216,8 @@ class WorklistModel(QAbstractTableModel):
                 return status_text(row.status)
             case Column.ALERTS:
                 return alerts_text(row)
+            case Column.OUTCOME:  # issue 10: the tooltip adds why it is flagged
+                return ("⚑ " if row.outcome_flag else "") + row.outcome_summary
 
     @staticmethod
     def _sort_key(row: WorklistRow, column: Column) -> Any:
@@ -343,8 +356,9 @@ class WorklistPanel(QWidget):
             Column.DUE,
             Column.STATUS,
             Column.ALERTS,
+            Column.OUTCOME,  # issue 10
         ):
-            self.table.resizeColumnToContents(column)
+            fit_column(self.table, column)  # issue 9: from the first rows only
             # Long indications are cut with an ellipsis so the next action keeps its room.
             self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_WIDTH))
         # Issue 6: the alerts stay compact (the tooltip has them in full) and the indication

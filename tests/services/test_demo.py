@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -81,15 +82,18 @@ def snapshot(ctx: ServiceContext) -> list[Any]:
 def clinic(
     tmp_path_factory: pytest.TempPathFactory,
     configuration: tuple[PathwayTemplate, Catalogue],
+    demo_template: Path,
 ) -> Iterator[ServiceContext]:
-    """One demo clinic seeded with the default seed, shared by the tests that only read it."""
+    """One demo clinic seeded with the default seed (the session's template, seeded once in
+    tests/conftest.py, opened read-only by these tests), shared by the tests that only read it."""
     template, catalogue = configuration
+    path = tmp_path_factory.mktemp("demo") / "clinic.sqlite3"
+    shutil.copyfile(demo_template, path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TZ", "UTC")
         time.tzset()
-        database = open_database(str(tmp_path_factory.mktemp("demo") / "clinic.sqlite3"))
+        database = open_database(str(path))
         ctx = ServiceContext(database, template, catalogue, FixedClock(NOW), "Nurse Tester")
-        seed_demo(ctx)
     time.tzset()
     yield ctx
     database.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -446,10 +447,8 @@ def test_worklist_search_and_recording_a_refill_changes_the_order(ctx: ServiceCo
     assert [r.episode_id for r in refill_worklist(ctx)] == [b, a]
 
 
-def test_demo_has_refill_histories(ctx: ServiceContext) -> None:
-    from pathway_app.services.demo import seed_demo
-
-    seed_demo(ctx)
+def test_demo_has_refill_histories(demo_copy: Path, ctx: ServiceContext) -> None:
+    # demo_copy: the demo clinic seeded once per session (tests/conftest.py).
     rows = refill_worklist(ctx)
     levels = [r.level for r in rows]
     assert levels[0] is RefillLevel.URGENT

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from pathway_app.services.context import ServiceContext
-from pathway_app.services.demo import seed_demo
 from pathway_app.ui.main_window import MainWindow
 
 
@@ -26,8 +26,8 @@ def make_window(qtbot) -> Iterator[Callable[[ServiceContext], MainWindow]]:
 
 
 @pytest.fixture
-def demo_ctx(ctx: ServiceContext) -> ServiceContext:
-    seed_demo(ctx)
+def demo_ctx(demo_copy: Path, ctx: ServiceContext) -> ServiceContext:
+    """The demo clinic: a copy of the session's seeded template (tests/conftest.py)."""
     return ctx
 
 

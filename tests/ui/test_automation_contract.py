@@ -122,6 +122,15 @@ def test_every_documented_name_exists_once_with_an_accessible_name(ctx, make_win
         OverrideDialog(ctx, pump.episode_id, prep.gates),
         EventDialog(ctx, pump.episode_id),
     ]
+    # Issue 10: the outcome dialog, correcting an entry (so the reason field is there too).
+    from pathway_app.domain.outcomes import OutcomeDraft
+    from pathway_app.services.outcomes import outcomes_view, record_outcome
+    from pathway_app.ui.dialogs.outcome_dialog import OutcomeDialog
+
+    draft = OutcomeDraft(date(2026, 11, 1), "follow-up", pain_nrs=6, ashworth="2")
+    record_outcome(ctx, episode_id, draft)
+    entry = outcomes_view(ctx, episode_id).entries[0]
+    windows.append(OutcomeDialog(ctx, episode_id, "pain", entry, has_baseline=True))
     for w in windows[1:]:
         qtbot.addWidget(w)
     found: Counter[str] = Counter()
