@@ -91,24 +91,25 @@ class MainWindow(QMainWindow):
         # constant-flow pump has no alarm, so it comes first and is selected at start.
         self.refill_worklist = RefillWorklistPanel(ctx)
         self.refill_worklist.episode_opened.connect(self.open_episode)
-        # Issue 5: the Preparation and Procedure pages, in pathway order before the pump.
-        self.preparation_page = PreparationPage(ctx)
-        self.episode_view.add_page(self.preparation_page, self.tr("Preparation"))
-        self.procedure_page = ProcedurePage(ctx)
-        self.episode_view.add_page(self.procedure_page, self.tr("Procedure"))
-        self.pump_page = PumpRefillPanel(ctx)
-        self.episode_view.add_page(self.pump_page, self.tr("Pump and refills"))
-        # Issue 6: the overview timeline is the first tab, selected when an episode opens;
-        # then the Hospital stay and Follow-up pages. Missed items are written on start.
+        # The episode's pages, in the order of the pathway: the overview timeline first (it is
+        # selected when an episode opens), the pathway's stages, then refills and outcomes.
         self.overview_page = OverviewPage(ctx)
-        self.episode_view.add_page(self.overview_page, self.tr("Overview"), first=True)
+        self.preparation_page = PreparationPage(ctx)
+        self.procedure_page = ProcedurePage(ctx)
         self.stay_page = StayPage(ctx)
-        self.episode_view.add_page(self.stay_page, self.tr("Hospital stay"))
         self.followup_page = FollowUpPage(ctx)
-        self.episode_view.add_page(self.followup_page, self.tr("Follow-up"))
-        # Issue 10: outcomes (scores, oral opioids, side effects beside the IT dose).
+        self.pump_page = PumpRefillPanel(ctx)
         self.outcomes_page = OutcomesPage(ctx)
-        self.episode_view.add_page(self.outcomes_page, self.tr("Outcomes"))
+        self.episode_view.add_page(self.overview_page, self.tr("Overview"), first=True)
+        for page, title in (
+            (self.preparation_page, self.tr("Preparation")),
+            (self.procedure_page, self.tr("Procedure")),
+            (self.stay_page, self.tr("Stay")),
+            (self.followup_page, self.tr("Follow-up")),
+            (self.pump_page, self.tr("Refills")),
+            (self.outcomes_page, self.tr("Outcomes")),
+        ):
+            self.episode_view.add_page(page, title)
         self._sweep_missed()
         self.worklist_tabs = named(QTabWidget(), names.WORKLIST_TABS, self.tr("Worklists"))
         # No mnemonics here (they would clash); View › Refill worklist (Ctrl+1) and
@@ -172,8 +173,8 @@ class MainWindow(QMainWindow):
         QWidget.setTabOrder(self.new_episode_button, self.refresh_button)
         QWidget.setTabOrder(self.refresh_button, self.worklist_tabs)
 
-        self.resize(1400, 860)
-        self.splitter.setSizes([760, 640])
+        self.resize(1560, 900)
+        self.splitter.setSizes([800, 760])
         self._restore_state()
         self.worklist.reload()
         self.refill_worklist.reload()
