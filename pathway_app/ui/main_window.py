@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.pump_page = PumpRefillPanel(ctx)
         self.outcomes_page = OutcomesPage(ctx)
         self.episode_view.add_page(self.overview_page, self.tr("Overview"), first=True)
-        for page, title in (
+        for page, page_title in (
             (self.preparation_page, self.tr("Preparation")),
             (self.procedure_page, self.tr("Procedure")),
             (self.stay_page, self.tr("Stay")),
@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
             (self.pump_page, self.tr("Refills")),
             (self.outcomes_page, self.tr("Outcomes")),
         ):
-            self.episode_view.add_page(page, title)
+            self.episode_view.add_page(page, page_title)
         self._sweep_missed()
         self.worklist_tabs = named(QTabWidget(), names.WORKLIST_TABS, self.tr("Worklists"))
         # No mnemonics here (they would clash); View › Refill worklist (Ctrl+1) and
