@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from PySide6.QtCore import QCoreApplication, QDate, QDateTime, QLocale, Qt, QTimeZone
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QTableView, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTableView, QWidget
 
 from pathway_app.domain.progress import DueStatus
 
@@ -117,3 +117,26 @@ def fit_column(table: QTableView, column: int, rows: int = FIT_SAMPLE_ROWS) -> N
         if text:
             width = max(width, metrics.horizontalAdvance(str(text)) + _CELL_PADDING)
     table.setColumnWidth(column, width)
+
+
+def dialog_buttons(
+    dialog: QDialog, save_text: str, save_name: str, cancel_name: str
+) -> QDialogButtonBox:
+    """A dialog's Save (default) and Cancel buttons, named for automation; Cancel rejects.
+
+    The caller connects ``accepted`` to its own save, which validates before closing.
+    """
+    buttons = QDialogButtonBox()
+    save = named(
+        buttons.addButton(save_text, QDialogButtonBox.ButtonRole.AcceptRole),
+        save_name,
+        save_text.replace("&", ""),
+    )
+    named(
+        buttons.addButton(dialog.tr("Cancel"), QDialogButtonBox.ButtonRole.RejectRole),
+        cancel_name,
+        dialog.tr("Cancel"),
+    )
+    save.setDefault(True)
+    buttons.rejected.connect(dialog.reject)
+    return buttons

@@ -13,7 +13,6 @@ from PySide6.QtCore import QSettings, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -38,7 +37,7 @@ from pathway_app.services.users import (
     has_users,
 )
 from pathway_app.ui import object_names as names
-from pathway_app.ui.common import error_label, named, show_error
+from pathway_app.ui.common import dialog_buttons, error_label, named, show_error
 
 LAST_USER_KEY = "signIn/lastUser"
 DEMO_USER = "nurse"
@@ -57,23 +56,6 @@ class SignInRequest:
 
 def _title() -> str:
     return QGuiApplication.translate("SignIn", "Care Pathway Tracker")
-
-
-def _buttons(dialog: QDialog, ok_text: str, ok_name: str, cancel_name: str) -> QDialogButtonBox:
-    buttons = QDialogButtonBox()
-    ok = named(
-        buttons.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole),
-        ok_name,
-        ok_text.replace("&", ""),
-    )
-    ok.setDefault(True)
-    named(
-        buttons.addButton(dialog.tr("Cancel"), QDialogButtonBox.ButtonRole.RejectRole),
-        cancel_name,
-        dialog.tr("Cancel"),
-    )
-    buttons.rejected.connect(dialog.reject)
-    return buttons
 
 
 def _password_edit(object_name: str, accessible: str) -> QLineEdit:
@@ -112,7 +94,7 @@ class SignInDialog(QDialog):
         form.addRow(self.tr("&User name:"), self.user)
         form.addRow(self.tr("&Password:"), self.password)
         form.addRow("", self.error)
-        buttons = _buttons(
+        buttons = dialog_buttons(
             self, self.tr("&Sign in"), names.SIGN_IN_BUTTON, names.SIGN_IN_CANCEL_BUTTON
         )
         buttons.accepted.connect(self._sign_in)
@@ -181,7 +163,7 @@ class FirstAdminDialog(QDialog):
         ):
             form.addRow(label, field)
             form.addRow("", self.errors[key])
-        buttons = _buttons(
+        buttons = dialog_buttons(
             self,
             self.tr("&Create administrator"),
             names.FIRST_ADMIN_CREATE_BUTTON,

@@ -8,7 +8,6 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
     QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QPlainTextEdit,
@@ -20,24 +19,7 @@ from pathway_app.domain.errors import DomainError, ValidationError
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.milestones import mark_done, mark_skipped
 from pathway_app.ui import object_names as names
-from pathway_app.ui.common import error_label, named, show_error, to_qdatetime
-
-
-def _buttons(dialog: QDialog, save_text: str, save_name: str, cancel_name: str) -> QDialogButtonBox:
-    buttons = QDialogButtonBox()
-    save = named(
-        buttons.addButton(save_text, QDialogButtonBox.ButtonRole.AcceptRole),
-        save_name,
-        save_text.replace("&", ""),
-    )
-    named(
-        buttons.addButton(dialog.tr("Cancel"), QDialogButtonBox.ButtonRole.RejectRole),
-        cancel_name,
-        dialog.tr("Cancel"),
-    )
-    save.setDefault(True)
-    buttons.rejected.connect(dialog.reject)
-    return buttons
+from pathway_app.ui.common import dialog_buttons, error_label, named, show_error, to_qdatetime
 
 
 class DoneDialog(QDialog):
@@ -69,7 +51,7 @@ class DoneDialog(QDialog):
         form.addRow(self.tr("&Done at:"), self.when)
         form.addRow("", self.when_error)
         form.addRow(self.tr("&Note (optional):"), self.note)
-        buttons = _buttons(
+        buttons = dialog_buttons(
             self, self.tr("&Mark done"), names.DONE_SAVE_BUTTON, names.DONE_CANCEL_BUTTON
         )
         buttons.accepted.connect(self._save)
@@ -143,7 +125,9 @@ class SkipDialog(QDialog):
         form = QFormLayout()
         form.addRow(self.tr("&Reason:"), self.reason)
         form.addRow("", self.reason_error)
-        buttons = _buttons(self, self.tr("&Skip"), names.SKIP_SAVE_BUTTON, names.SKIP_CANCEL_BUTTON)
+        buttons = dialog_buttons(
+            self, self.tr("&Skip"), names.SKIP_SAVE_BUTTON, names.SKIP_CANCEL_BUTTON
+        )
         buttons.accepted.connect(self._save)
         layout = QVBoxLayout(self)
         title = QLabel(milestone_name)

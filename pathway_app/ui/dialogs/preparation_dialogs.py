@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -48,6 +47,7 @@ from pathway_app.services.procedure import (
 )
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import (
+    dialog_buttons,
     error_label,
     from_qdate,
     named,
@@ -59,25 +59,6 @@ from pathway_app.ui.dialogs.patient_dialog import blank_date_edit, date_or_none
 from pathway_app.ui.dialogs.refill_dialog import ImplantDialog
 
 CATEGORY_KEY_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def buttons_for(
-    dialog: QDialog, save_text: str, save_name: str, cancel_name: str
-) -> QDialogButtonBox:
-    buttons = QDialogButtonBox()
-    save = named(
-        buttons.addButton(save_text, QDialogButtonBox.ButtonRole.AcceptRole),
-        save_name,
-        save_text.replace("&", ""),
-    )
-    named(
-        buttons.addButton(dialog.tr("Cancel"), QDialogButtonBox.ButtonRole.RejectRole),
-        cancel_name,
-        dialog.tr("Cancel"),
-    )
-    save.setDefault(True)
-    buttons.rejected.connect(dialog.reject)
-    return buttons
 
 
 def datetime_of(edit: QDateTimeEdit, ctx: ServiceContext) -> datetime:
@@ -193,7 +174,7 @@ class MedicationDialog(QDialog):
             )
         )
         hint.setWordWrap(True)
-        buttons = buttons_for(
+        buttons = dialog_buttons(
             self,
             self.tr("&Save drug"),
             names.MEDICATION_SAVE_BUTTON,
@@ -348,7 +329,7 @@ class PreopTestDialog(QDialog):
                 (self.tr("Re&view date:"), self.reviewed, self.errors["reviewed_on"]),
             ],
         )
-        buttons = buttons_for(
+        buttons = dialog_buttons(
             self,
             self.tr("&Save test"),
             names.PREOP_TEST_SAVE_BUTTON,
@@ -457,7 +438,7 @@ class OverrideDialog(QDialog):
                 (self.tr("&Authorised by:"), self.by, self.errors["override_by"]),
             ],
         )
-        buttons = buttons_for(
+        buttons = dialog_buttons(
             self, self.tr("&Override"), names.OVERRIDE_SAVE_BUTTON, names.OVERRIDE_CANCEL_BUTTON
         )
         buttons.accepted.connect(self._save)
@@ -540,7 +521,7 @@ class EventDialog(QDialog):
                 (self.tr("&Categories (space ticks):"), self.categories, self.errors["categories"]),
             ],
         )
-        buttons = buttons_for(
+        buttons = dialog_buttons(
             self, self.tr("&Save event"), names.EVENT_SAVE_BUTTON, names.EVENT_CANCEL_BUTTON
         )
         buttons.accepted.connect(self._save)

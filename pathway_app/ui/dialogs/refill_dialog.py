@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -52,6 +51,7 @@ from pathway_app.services.refills import (
 )
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import (
+    dialog_buttons,
     error_label,
     format_datetime,
     from_qdate,
@@ -426,23 +426,6 @@ class FillForm(QWidget):
         show_error(self.form_error, None)
 
 
-def _buttons(dialog: QDialog, save_text: str, save_name: str, cancel_name: str) -> QDialogButtonBox:
-    buttons = QDialogButtonBox()
-    save = named(
-        buttons.addButton(save_text, QDialogButtonBox.ButtonRole.AcceptRole),
-        save_name,
-        save_text.replace("&", ""),
-    )
-    named(
-        buttons.addButton(dialog.tr("Cancel"), QDialogButtonBox.ButtonRole.RejectRole),
-        cancel_name,
-        dialog.tr("Cancel"),
-    )
-    save.setDefault(True)
-    buttons.rejected.connect(dialog.reject)
-    return buttons
-
-
 def _scrolling(widget: QWidget) -> QScrollArea:
     area = QScrollArea()
     area.setWidget(widget)
@@ -491,7 +474,7 @@ class RefillDialog(QDialog):
         )
         header.setWordWrap(True)
         header.setStyleSheet("font-weight: bold;")
-        buttons = _buttons(
+        buttons = dialog_buttons(
             self,
             self.tr("&Save correction") if correcting else self.tr("&Save refill"),
             names.REFILL_SAVE_BUTTON,
@@ -684,7 +667,7 @@ class ImplantDialog(QDialog):
         content_layout.setContentsMargins(0, 0, 0, 0)
         content_layout.addWidget(pump_box)
         content_layout.addWidget(fill_box)
-        buttons = _buttons(
+        buttons = dialog_buttons(
             self, self.tr("&Save implant"), names.IMPLANT_SAVE_BUTTON, names.IMPLANT_CANCEL_BUTTON
         )
         buttons.accepted.connect(self._save)
@@ -821,7 +804,7 @@ class ExposureDialog(QDialog):
             form.addRow(label, widget)
             if key:
                 form.addRow("", self.errors[key])
-        buttons = _buttons(
+        buttons = dialog_buttons(
             self, self.tr("&Log exposure"), names.EXPOSURE_SAVE_BUTTON, names.EXPOSURE_CANCEL_BUTTON
         )
         buttons.accepted.connect(self._save)
