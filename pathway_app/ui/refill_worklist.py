@@ -10,10 +10,8 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QLocale,
     QModelIndex,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -37,6 +35,7 @@ from pathway_app.services.context import ServiceContext
 from pathway_app.services.refill_views import RefillLevel, RefillWorklistRow, refill_worklist
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import fit_column, format_date, format_datetime, named, tr
+from pathway_app.ui.row_model import RowTableModel
 
 EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 LEVEL_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -44,7 +43,6 @@ UNVERIFIED_MARK = "†"
 MAX_DAYS = 365
 MAX_COLUMN_WIDTH = 200
 
-_Index = QModelIndex | QPersistentModelIndex
 
 LEVEL_COLOURS = {
     RefillLevel.URGENT: QColor("#f1aeb5"),
@@ -104,40 +102,17 @@ def _headers() -> dict[Column, str]:
     }
 
 
-class RefillWorklistModel(QAbstractTableModel):
+class RefillWorklistModel(RowTableModel):
     """Rows of `RefillWorklistRow`, in the order the database gave them."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[RefillWorklistRow] = []
-        self._headers = _headers()
-
-    def set_rows(self, rows: list[RefillWorklistRow]) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
+        super().__init__({int(c): text for c, text in _headers().items()}, parent)
 
     def row_at(self, row: int) -> RefillWorklistRow:
-        return self._rows[row]
+        return super().row_at(row)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._headers[Column(section)]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        row = self._rows[index.row()]
-        column = Column(index.column())
+    def cell(self, row: RefillWorklistRow, column_number: int, role: int) -> Any:
+        column = Column(column_number)
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == EPISODE_ID_ROLE:

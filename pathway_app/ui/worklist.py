@@ -7,9 +7,7 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -43,12 +41,12 @@ from pathway_app.ui.common import (
     status_text,
     tr,
 )
+from pathway_app.ui.row_model import RowTableModel
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
 
-_Index = QModelIndex | QPersistentModelIndex
 MAX_COLUMN_WIDTH = 170
 
 
@@ -123,40 +121,17 @@ def alerts_text(row: WorklistRow, *, full: bool = False) -> str:
     return " · ".join(parts)
 
 
-class WorklistModel(QAbstractTableModel):
+class WorklistModel(RowTableModel):
     """Rows of `WorklistRow`; the database does the filtering, the proxy the sorting."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[WorklistRow] = []
-        self._headers = _headers()
-
-    def set_rows(self, rows: list[WorklistRow]) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
+        super().__init__({int(c): text for c, text in _headers().items()}, parent)
 
     def row_at(self, row: int) -> WorklistRow:
-        return self._rows[row]
+        return super().row_at(row)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._headers[Column(section)]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        row = self._rows[index.row()]
-        column = Column(index.column())
+    def cell(self, row: WorklistRow, column_number: int, role: int) -> Any:
+        column = Column(column_number)
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == SORT_ROLE:
