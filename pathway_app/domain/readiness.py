@@ -22,6 +22,7 @@ from typing import Any
 from pathway_app.domain.clock import local_today
 from pathway_app.domain.errors import InvalidTransition, TemplateError, ValidationError
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH, validate_reason
+from pathway_app.domain.toml_reader import TomlReader
 
 READINESS_FILE = "readiness.toml"
 HOLDS_FILE = "holds.toml"
@@ -261,37 +262,8 @@ def _hours_range_text(hours: tuple[int, int]) -> str:
 # --- loading -----------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Reads typed values out of parsed TOML; every error names the file and the key."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> TemplateError:
-        return TemplateError(f"{self.source}: {where} {message}")
-
-    def table(self, data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-        value = data.get(key)
-        if not isinstance(value, dict):
-            raise self.fail(f"{where}{key}", "must be a table")
-        return value
-
-    def tables(self, data: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
-        value = data.get(key)
-        if not isinstance(value, list) or not value:
-            raise self.fail(f"{where}{key}", "must be a non-empty array of tables ([[...]])")
-        for index, item in enumerate(value):
-            if not isinstance(item, dict):
-                raise self.fail(f"{where}{key}[{index}]", "must be a table")
-        return value
-
-    def text(self, data: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
-        value = data.get(key)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"{where}{key}", "must be a non-empty string")
-        return value.strip()
+class _Reader(TomlReader):
+    """The shared TOML reader plus the flags, bounded numbers and key lists readiness needs."""
 
     def flag(self, data: Mapping[str, Any], key: str, where: str, default: bool | None) -> bool:
         value = data.get(key)

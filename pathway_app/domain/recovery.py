@@ -29,8 +29,8 @@ from dateutil.relativedelta import relativedelta
 from pathway_app.domain.errors import TemplateError, ValidationError
 from pathway_app.domain.followup import REFILL_ENGINE, FollowUpConfig, Offset, PlanItemDef
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH, validate_reason
-from pathway_app.domain.template import _Reader as _TemplateReader
-from pathway_app.domain.template import _unique
+from pathway_app.domain.toml_reader import TomlReader as _TemplateReader
+from pathway_app.domain.toml_reader import require_unique as _unique
 
 RECOVERY_FILE = "recovery.toml"
 
@@ -167,8 +167,6 @@ class RecoveryConfig:
 # --- loader -----------------------------------------------------------------------------------
 
 
-# NOTE: the reader of template.py is reused so both files report errors the same way; if more
-# loaders need it, move it to a shared module instead of importing a private name.
 class _Reader(_TemplateReader):
     """Adds numbers with a minimum, flags, string lists and source marks to the template reader."""
 

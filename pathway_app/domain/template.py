@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pathway_app.domain.errors import TemplateError
+from pathway_app.domain.toml_reader import TomlReader, require_unique
 
 _PARAMETER_DEFAULTS: dict[str, int] = {
     "due_soon_days": 14,
@@ -89,67 +90,9 @@ class PathwayTemplate:
         return self.parameters[name]
 
 
-class _Reader:
-    """Reads typed values out of parsed TOML and names the offending key when one is wrong."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> TemplateError:
-        return TemplateError(f"{self.source}: {where} {message}")
-
-    def table(self, data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-        value = data.get(key)
-        if not isinstance(value, dict):
-            raise self.fail(f"{where}{key}", "must be a table")
-        return value
-
-    def array_of_tables(
-        self, data: Mapping[str, Any], key: str, where: str
-    ) -> list[Mapping[str, Any]]:
-        value = data.get(key)
-        if not isinstance(value, list) or not value:
-            raise self.fail(f"{where}{key}", "must be a non-empty array of tables ([[...]])")
-        for index, item in enumerate(value):
-            if not isinstance(item, dict):
-                raise self.fail(f"{where}{key}[{index}]", "must be a table")
-        return value
-
-    def text(self, data: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
-        value = data.get(key)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"{where}{key}", "must be a non-empty string")
-        return value.strip()
-
-    def integer(
-        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = True
-    ) -> int | None:
-        value = data.get(key)
-        if value is None and not required:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"{where}{key}", "must be a whole number")
-        return value
-
-    def no_unknown(self, data: Mapping[str, Any], known: set[str], where: str) -> None:
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise self.fail(f"{where}{unknown[0]}", "is not a known key")
-
-
-def _unique(reader: _Reader, keys: list[tuple[str, str]]) -> None:
-    seen: set[str] = set()
-    for key, where in keys:
-        if key in seen:
-            raise reader.fail(where, f"repeats the key {key!r}; keys must be unique")
-        seen.add(key)
-
-
 def parse_template(data: Mapping[str, Any], source: str) -> PathwayTemplate:
     """Validate parsed TOML and build the template; `source` names the file in messages."""
-    r = _Reader(source)
+    r = TomlReader(source)
     r.no_unknown(data, {"pathway", "parameters", "indications", "settings", "stages"}, "")
     head = r.table(data, "pathway", "")
     r.no_unknown(head, {"key", "name", "version"}, "[pathway].")
@@ -179,7 +122,7 @@ def parse_template(data: Mapping[str, Any], source: str) -> PathwayTemplate:
             ):
                 raise r.fail(f"{where}dose_step_limit_pct", "must be a positive number")
             items.append(Choice(r.text(item, "key", where), r.text(item, "name", where), limit))
-        _unique(r, [(c.key, f"{key}[{i}].key") for i, c in enumerate(items)])
+        require_unique(r, [(c.key, f"{key}[{i}].key") for i, c in enumerate(items)])
         return tuple(items)
 
     indications = choices("indications", {"dose_step_limit_pct"})
@@ -223,8 +166,8 @@ def parse_template(data: Mapping[str, Any], source: str) -> PathwayTemplate:
                 tuple(milestones),
             )
         )
-    _unique(r, [(s.key, f"stages[{i}].key") for i, s in enumerate(stages)])
-    _unique(r, milestone_keys)
+    require_unique(r, [(s.key, f"stages[{i}].key") for i, s in enumerate(stages)])
+    require_unique(r, milestone_keys)
 
     return PathwayTemplate(
         key=r.text(head, "key", "[pathway]."),
