@@ -35,8 +35,9 @@ from pathway_app.domain.followup import (
 from pathway_app.domain.records import validate_reason
 from pathway_app.domain.recovery import Complication, urgent_items, validate_complication
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
-from pathway_app.services.stay import audit, complete_milestone, open_episode_row, operation_day
+from pathway_app.services.stay import complete_milestone, operation_day
 from pathway_app.storage import followup_queries as fq
 from pathway_app.storage import refill_queries as rq
 from pathway_app.storage import repository as repo
@@ -134,7 +135,7 @@ def _sweep(ctx: ServiceContext, session: Session, episode_id: int | None = None)
         _apply(entry, item)
         episode = touched.get(entry.episode_id) or repo.get_episode(session, entry.episode_id)
         touched[episode.id] = episode
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -255,7 +256,7 @@ def accept_plan(ctx: ServiceContext, episode_id: int, items: Sequence[FollowUpIt
         session.add_all(rows)
         session.flush()
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -311,7 +312,7 @@ def add_followup(
         session.add_all(rows)
         session.flush()
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -361,7 +362,7 @@ def move_followup(
                 changes.append({"id": row.id, "from": row.due_on, "to": item.due_on})
                 _apply(row, item)
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -411,7 +412,7 @@ def change_followup_status(
                 ctx, session, episode.id, entry.key, item.done_at, "Recorded with the follow-up."
             )
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -451,7 +452,7 @@ def resolve_missed_item(
                 ctx, session, episode.id, entry.key, item.done_at, "Recorded with the follow-up."
             )
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -471,7 +472,7 @@ def set_followup_notes(ctx: ServiceContext, item_id: int, notes: str) -> None:
         clean = add_item(entry.purpose, ctx.today(), today=ctx.today(), notes=notes).notes
         old = {"notes": entry.notes}
         entry.notes = clean
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -536,7 +537,7 @@ def log_complication(ctx: ServiceContext, episode_id: int, entry: Complication) 
         session.add(row)
         session.flush()
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -562,7 +563,7 @@ def update_complication(ctx: ServiceContext, complication_id: int, entry: Compli
             if old["resolved_on"] is None and row.resolved_on is not None
             else "complication.updated"
         )
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -607,7 +608,7 @@ def raise_red_flags(
         session.flush()
         refresh_progress(session, episode)
         for row in rows:
-            audit(
+            audit_episode(
                 ctx,
                 session,
                 episode,
@@ -631,7 +632,7 @@ def resolve_red_flag(ctx: ServiceContext, report_id: int, resolution: str) -> No
         row.resolved_by = ctx.actor
         row.resolution = text
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -689,7 +690,7 @@ def close_episode(ctx: ServiceContext, episode_id: int, kind: str, text: str) ->
         )
         episode.status = "closed"
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,

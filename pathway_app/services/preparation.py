@@ -55,6 +55,7 @@ from pathway_app.domain.readiness import (
 )
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
 from pathway_app.storage import preparation_queries as pq
 from pathway_app.storage import repository as repo
@@ -239,13 +240,6 @@ class EvaluationsDraft:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _open_episode(session: Session, episode_id: int) -> Episode:
-    episode = repo.get_episode(session, episode_id)
-    if episode.status != "open":
-        raise InvalidTransition("The episode is closed.")
-    return episode
-
-
 def _record(ctx: ServiceContext, session: Session, episode: Episode) -> PreparationRecord:
     row = pq.preparation(session, episode.id)
     if row is None:
@@ -268,31 +262,6 @@ def _record(ctx: ServiceContext, session: Session, episode: Episode) -> Preparat
 def _touch(ctx: ServiceContext, row: Any) -> None:
     row.updated_at = ctx.now()
     row.updated_by = ctx.actor
-
-
-def _audit(
-    ctx: ServiceContext,
-    session: Session,
-    episode: Episode,
-    action: str,
-    entity: str,
-    entity_id: int,
-    *,
-    old: dict[str, Any] | None = None,
-    new: dict[str, Any] | None = None,
-) -> None:
-    repo.add_audit(
-        session,
-        at=ctx.now(),
-        actor=ctx.actor,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        patient_id=episode.patient_id,
-        episode_id=episode.id,
-        old=old,
-        new=new,
-    )
 
 
 def _confirmations(row: PreparationRecord | None) -> frozenset[str]:
@@ -548,7 +517,7 @@ def _sync_gates(ctx: ServiceContext, session: Session, episode: Episode) -> None
 def sync_gates(ctx: ServiceContext, episode_id: int) -> None:
     """Re-check the gates now (a result can expire with time) and update the milestones."""
     with ctx.db.writing() as session:
-        _sync_gates(ctx, session, _open_episode(session, episode_id))
+        _sync_gates(ctx, session, open_episode_row(session, episode_id))
 
 
 # --- read model --------------------------------------------------------------------------------
@@ -700,7 +669,7 @@ def save_fasting(
     if errors:
         raise ValidationError(errors)
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         row = _record(ctx, session, episode)
         existing = {i.kind: i for i in pq.intakes(session, episode.id)}
         old = {
@@ -737,7 +706,7 @@ def save_fasting(
             "procedure_start": procedure_start,
             "intakes": {k: [i.last_at, i.nothing_since] for k, i in given.items()},
         }
-        _audit(
+        audit_episode(
             ctx, session, episode, "preparation.fasting", "preparation", row.id, old=old, new=new
         )
         _sync_gates(ctx, session, episode)
@@ -830,7 +799,7 @@ def save_medication(
     """
     clean = _validate_medication(ctx, draft)
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         if medication_id is None:
             row = MedicationRecord(episode_id=episode.id, decision_by="", decision_note="")
             old: dict[str, Any] = {}
@@ -854,7 +823,7 @@ def save_medication(
             row.decision_at = ctx.now() if clean.decision_by else None
         _touch(ctx, row)
         session.flush()
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -872,10 +841,12 @@ def remove_medication(ctx: ServiceContext, medication_id: int) -> None:
     """Take a drug off the adjustment list (the audit log keeps what it was)."""
     with ctx.db.writing() as session:
         row = pq.get_medication(session, medication_id)
-        episode = _open_episode(session, row.episode_id)
+        episode = open_episode_row(session, row.episode_id)
         old = _medication_snapshot(row)
         session.delete(row)
-        _audit(ctx, session, episode, "medication.removed", "medication", medication_id, old=old)
+        audit_episode(
+            ctx, session, episode, "medication.removed", "medication", medication_id, old=old
+        )
         _sync_gates(ctx, session, episode)
 
 
@@ -884,13 +855,13 @@ def set_medication_review(
 ) -> None:
     """Record that the adjustment list was checked (even when empty) and the INR finding."""
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         row = _record(ctx, session, episode)
         old = {"medications_reviewed": row.medications_reviewed, "inr_normal": row.inr_normal}
         row.medications_reviewed = reviewed
         row.inr_normal = inr_normal
         _touch(ctx, row)
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -928,7 +899,7 @@ def save_test(ctx: ServiceContext, episode_id: int, test: PreopTest) -> None:
     """
     clean = validate_preop_test(test, ctx.today(), ctx.readiness)
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         row = pq.test(session, episode.id, clean.key)
         old = _test_snapshot(row)
         if row is None:
@@ -941,7 +912,7 @@ def save_test(ctx: ServiceContext, episode_id: int, test: PreopTest) -> None:
         row.reviewed_on = clean.reviewed_on
         _touch(ctx, row)
         session.flush()
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -1012,7 +983,7 @@ def save_evaluations(ctx: ServiceContext, episode_id: int, draft: EvaluationsDra
             ``confirmations``; nothing is written.
     """
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         clean = _validate_evaluations(ctx, episode.indication, draft)
         row = _record(ctx, session, episode)
         old = _evaluations_snapshot(row)
@@ -1031,7 +1002,7 @@ def save_evaluations(ctx: ServiceContext, episode_id: int, draft: EvaluationsDra
         _touch(ctx, row)
         new = _evaluations_snapshot(row)
         if new != old:
-            _audit(
+            audit_episode(
                 ctx,
                 session,
                 episode,
@@ -1058,7 +1029,7 @@ def override_gates(ctx: ServiceContext, episode_id: int, reason: str, authorised
         InvalidTransition: no gate blocks; there is nothing to override.
     """
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         check = gate_check(ctx, session, episode)
         blocking = tuple(
             UnmetGate(g.key, g.name, " ".join(g.reasons))
@@ -1083,7 +1054,7 @@ def override_gates(ctx: ServiceContext, episode_id: int, reason: str, authorised
         session.add(row)
         session.flush()
         previous = check.override
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,

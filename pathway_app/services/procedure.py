@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pathway_app.domain.errors import InvalidTransition, ValidationError
+from pathway_app.domain.errors import ValidationError
 from pathway_app.domain.procedure import (
     AntibioticCheck,
     PauseStatus,
@@ -45,6 +45,7 @@ from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH
 from pathway_app.domain.recovery import ComplicationCategory
 from pathway_app.domain.refill_records import ImplantDraft
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
 from pathway_app.services.preparation import (
     GateCheck,
@@ -204,38 +205,6 @@ def _snapshot(row: ProcedureRecord | None) -> dict[str, Any]:
         "pocket_depth_cm": row.pocket_depth_cm,
         "pump_id": row.pump_id,
     }
-
-
-def _audit(
-    ctx: ServiceContext,
-    session: Session,
-    episode: Episode,
-    action: str,
-    entity: str,
-    entity_id: int,
-    *,
-    old: dict[str, Any] | None = None,
-    new: dict[str, Any] | None = None,
-) -> None:
-    repo.add_audit(
-        session,
-        at=ctx.now(),
-        actor=ctx.actor,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        patient_id=episode.patient_id,
-        episode_id=episode.id,
-        old=old,
-        new=new,
-    )
-
-
-def _open_episode(session: Session, episode_id: int) -> Episode:
-    episode = repo.get_episode(session, episode_id)
-    if episode.status != "open":
-        raise InvalidTransition("The episode is closed.")
-    return episode
 
 
 def _record(ctx: ServiceContext, session: Session, episode: Episode) -> ProcedureRecord:
@@ -530,7 +499,7 @@ def save_procedure(ctx: ServiceContext, episode_id: int, draft: ProcedureDraft) 
     """
     clean = _validate(ctx, draft)
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         require_may_proceed(ctx, session, episode)
         row = _record(ctx, session, episode)
         old = _snapshot(row)
@@ -550,7 +519,9 @@ def save_procedure(ctx: ServiceContext, episode_id: int, draft: ProcedureDraft) 
         row.updated_by = ctx.actor
         new = _snapshot(row)
         if new != old:
-            _audit(ctx, session, episode, "procedure.saved", "procedure", row.id, old=old, new=new)
+            audit_episode(
+                ctx, session, episode, "procedure.saved", "procedure", row.id, old=old, new=new
+            )
         _sync_milestones(ctx, session, episode, row)
 
 
@@ -565,7 +536,7 @@ def record_procedure_pump(ctx: ServiceContext, draft: ImplantDraft) -> int:
         ValidationError: as `refills.record_implant`; nothing is written.
     """
     with ctx.db.writing() as session:
-        episode = _open_episode(session, draft.episode_id)
+        episode = open_episode_row(session, draft.episode_id)
         require_may_proceed(ctx, session, episode)
         pump_id = record_implant(ctx, draft)
         row = _record(ctx, session, episode)
@@ -573,7 +544,7 @@ def record_procedure_pump(ctx: ServiceContext, draft: ImplantDraft) -> int:
         row.pump_id = pump_id
         row.updated_at = ctx.now()
         row.updated_by = ctx.actor
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -613,7 +584,7 @@ def add_event(ctx: ServiceContext, episode_id: int, draft: EventDraft) -> int:
         raise ValidationError(errors)
     assert draft.at is not None
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         require_may_proceed(ctx, session, episode)
         row = ProcedureEvent(
             episode_id=episode.id,
@@ -625,7 +596,7 @@ def add_event(ctx: ServiceContext, episode_id: int, draft: EventDraft) -> int:
         )
         session.add(row)
         session.flush()
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,

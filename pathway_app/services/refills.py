@@ -48,6 +48,7 @@ from pathway_app.domain.refills import (
     reconcile,
 )
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
 from pathway_app.services.milestones import mark_done
 from pathway_app.storage import refill_queries as rq
@@ -404,38 +405,6 @@ def _fill_snapshot(fill: Fill) -> dict[str, Any]:
     return {key: getattr(fill, key) for key in keys}
 
 
-def _audit(
-    ctx: ServiceContext,
-    session: Session,
-    episode: Episode,
-    action: str,
-    entity: str,
-    entity_id: int,
-    *,
-    old: dict[str, Any] | None = None,
-    new: dict[str, Any] | None = None,
-) -> None:
-    repo.add_audit(
-        session,
-        at=ctx.now(),
-        actor=ctx.actor,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        patient_id=episode.patient_id,
-        episode_id=episode.id,
-        old=old,
-        new=new,
-    )
-
-
-def _open_episode(session: Session, episode_id: int) -> Episode:
-    episode = repo.get_episode(session, episode_id)
-    if episode.status != "open":
-        raise InvalidTransition("The episode is closed.")
-    return episode
-
-
 def _require_pump(session: Session, episode_id: int) -> ImplantedPump:
     pump = rq.active_pump(session, episode_id)
     if pump is None:
@@ -502,7 +471,7 @@ def _check_implant(
     ctx: ServiceContext, session: Session, draft: ImplantDraft
 ) -> tuple[ImplantedPump, FillPreview, Episode]:
     errors = validate_implant_fields(draft, ctx.now())
-    episode = _open_episode(session, draft.episode_id)
+    episode = open_episode_row(session, draft.episode_id)
     pump = _new_pump(ctx, draft, errors)
     preview = _evaluate(
         ctx, session, episode, pump, draft.fill, kind=FillKind.INITIAL, previous=None
@@ -534,7 +503,7 @@ def record_implant(ctx: ServiceContext, draft: ImplantDraft) -> int:
         fill = _fill_row(ctx, pump, draft.fill, preview, drug, pump_model_of(pump), None)
         session.add(fill)
         _refresh_pump(session, pump, fill, preview.projection)
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -553,7 +522,7 @@ def record_implant(ctx: ServiceContext, draft: ImplantDraft) -> int:
                 "implanted_at": pump.implanted_at,
             },
         )
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -591,7 +560,7 @@ def record_refill(ctx: ServiceContext, episode_id: int, draft: FillDraft) -> int
         InvalidTransition: the episode is closed or has no pump yet.
     """
     with ctx.db.writing() as session:
-        episode = _open_episode(session, episode_id)
+        episode = open_episode_row(session, episode_id)
         pump = _require_pump(session, episode_id)
         previous = rq.latest_fill(session, pump.id)
         preview = _evaluate(
@@ -605,7 +574,7 @@ def record_refill(ctx: ServiceContext, episode_id: int, draft: FillDraft) -> int
         fill = _fill_row(ctx, pump, draft, preview, drug, pump_model_of(pump), previous)
         session.add(fill)
         _refresh_pump(session, pump, fill, preview.projection)
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -666,7 +635,7 @@ def correct_fill(ctx: ServiceContext, fill_id: int, draft: FillDraft, reason: st
         why = ""
     with ctx.db.writing() as session:
         old, pump = _correctable(session, fill_id)
-        episode = _open_episode(session, pump.episode_id)
+        episode = open_episode_row(session, pump.episode_id)
         previous = rq.fill_before(session, pump.id, old.filled_at)
         kind = FillKind(old.kind)
         preview = _evaluate(ctx, session, episode, pump, draft, kind=kind, previous=previous)
@@ -681,7 +650,7 @@ def correct_fill(ctx: ServiceContext, fill_id: int, draft: FillDraft, reason: st
         session.flush()
         old.superseded_by_id = fill.id
         _refresh_pump(session, pump, fill, preview.projection)
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -710,7 +679,7 @@ def log_exposure(ctx: ServiceContext, draft: ExposureDraft) -> int:
     clean = validate_exposure(draft)
     assert clean.started_on is not None
     with ctx.db.writing() as session:
-        episode = _open_episode(session, clean.episode_id)
+        episode = open_episode_row(session, clean.episode_id)
         exposure = Exposure(
             episode_id=episode.id,
             kind=clean.kind,
@@ -726,7 +695,7 @@ def log_exposure(ctx: ServiceContext, draft: ExposureDraft) -> int:
         old_due: date | None = pump.refill_due_on if pump else None
         if pump is not None:
             _refresh_pump(session, pump)
-        _audit(
+        audit_episode(
             ctx,
             session,
             episode,

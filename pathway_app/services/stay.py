@@ -35,11 +35,11 @@ from pathway_app.domain.recovery import (
     validate_wound_care,
 )
 from pathway_app.services.context import ServiceContext
+from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
 from pathway_app.services.milestones import mark_done
 from pathway_app.storage import followup_queries as fq
 from pathway_app.storage import refill_queries as rq
-from pathway_app.storage import repository as repo
 from pathway_app.storage.orm import Episode
 from pathway_app.storage.orm_followup import DischargeCheck, HospitalStay, MonitoringNote
 
@@ -51,13 +51,6 @@ PLACEMENT_MILESTONE = "pump-placement"
 
 
 # --- shared helpers (also used by services.followup) ---------------------------------------
-
-
-def open_episode_row(session: Session, episode_id: int) -> Episode:
-    episode = repo.get_episode(session, episode_id)
-    if episode.status != "open":
-        raise InvalidTransition("The episode is closed.")
-    return episode
 
 
 def operation_moment(session: Session, episode: Episode) -> datetime:
@@ -82,31 +75,6 @@ def operation_day(session: Session, episode: Episode) -> date:
     if placement is not None and placement.done_at is not None:
         return placement.done_at.astimezone().date()
     return episode.planned_procedure_on
-
-
-def audit(
-    ctx: ServiceContext,
-    session: Session,
-    episode: Episode,
-    action: str,
-    entity: str,
-    entity_id: int,
-    *,
-    old: dict[str, Any] | None = None,
-    new: dict[str, Any] | None = None,
-) -> None:
-    repo.add_audit(
-        session,
-        at=ctx.now(),
-        actor=ctx.actor,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        patient_id=episode.patient_id,
-        episode_id=episode.id,
-        old=old,
-        new=new,
-    )
 
 
 def complete_milestone(
@@ -197,7 +165,9 @@ def record_admission(ctx: ServiceContext, episode_id: int, admitted_at: datetime
             ctx, session, episode.id, ADMISSION_MILESTONE, start, "Recorded with the admission."
         )
         refresh_progress(session, episode)
-        audit(ctx, session, episode, action, "stay", stay.id, old=old, new=_stay_snapshot(stay))
+        audit_episode(
+            ctx, session, episode, action, "stay", stay.id, old=old, new=_stay_snapshot(stay)
+        )
         return stay.id
 
 
@@ -239,7 +209,7 @@ def add_monitoring_note(
         )
         session.add(note)
         session.flush()
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -273,7 +243,7 @@ def record_wound_care(
         stay.wound_care_given_by = clean.given_by
         stay.wound_care_given_at = clean.given_at
         stay.wound_care_notes = clean.notes
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -331,7 +301,7 @@ def set_restrictions(
         stay.restrictions_end_on = end_on
         _restrictions_milestone(session, episode.id, end_on)
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -366,7 +336,7 @@ def set_checklist_item(ctx: ServiceContext, episode_id: int, key: str, ticked: b
             session.add(check)
         else:
             session.delete(existing[key])
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
@@ -446,7 +416,7 @@ def discharge(
             ctx, session, episode.id, DISCHARGE_MILESTONE, discharged_at, "Recorded with the stay."
         )
         refresh_progress(session, episode)
-        audit(
+        audit_episode(
             ctx,
             session,
             episode,
