@@ -11,10 +11,8 @@ from typing import Any
 
 from PySide6.QtCore import (
     QLocale,
-    QModelIndex,
     Qt,
     QTimer,
-    Signal,
     Slot,
 )
 from PySide6.QtGui import QColor
@@ -35,9 +33,8 @@ from pathway_app.services.context import ServiceContext
 from pathway_app.services.refill_views import RefillLevel, RefillWorklistRow, refill_worklist
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import fit_column, format_date, format_datetime, named, tr
-from pathway_app.ui.row_model import RowTableModel
+from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, RowTableModel
 
-EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 LEVEL_ROLE = Qt.ItemDataRole.UserRole + 3
 UNVERIFIED_MARK = "†"
 MAX_DAYS = 365
@@ -168,11 +165,8 @@ class RefillWorklistModel(RowTableModel):
         return RefillWorklistModel._display(row, column)
 
 
-class RefillWorklistPanel(QWidget):
+class RefillWorklistPanel(EpisodeTablePanel):
     """Search, the "due within N days" window and the table. Emits `episode_opened(id)`."""
-
-    episode_opened = Signal(int)
-    rows_loaded = Signal(int)
 
     def __init__(self, ctx: ServiceContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -274,28 +268,3 @@ class RefillWorklistPanel(QWidget):
 
     def episode_ids(self) -> list[int]:
         return [self.model.row_at(row).episode_id for row in range(self.model.rowCount())]
-
-    def selected_episode_id(self) -> int | None:
-        indexes = self.table.selectionModel().selectedRows()
-        if not indexes:
-            return None
-        return int(indexes[0].data(EPISODE_ID_ROLE))
-
-    def select_episode(self, episode_id: int) -> bool:
-        for row in range(self.model.rowCount()):
-            index = self.model.index(row, 0)
-            if index.data(EPISODE_ID_ROLE) == episode_id:
-                self.table.selectRow(row)
-                self.table.scrollTo(index)
-                return True
-        return False
-
-    @Slot()
-    def open_selected(self) -> None:
-        episode_id = self.selected_episode_id()
-        if episode_id is not None:
-            self.episode_opened.emit(episode_id)
-
-    @Slot(QModelIndex)
-    def _open_index(self, index: QModelIndex) -> None:
-        self.episode_opened.emit(int(index.data(EPISODE_ID_ROLE)))

@@ -7,11 +7,9 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QModelIndex,
     QSortFilterProxyModel,
     Qt,
     QTimer,
-    Signal,
     Slot,
 )
 from PySide6.QtGui import QColor
@@ -41,10 +39,9 @@ from pathway_app.ui.common import (
     status_text,
     tr,
 )
-from pathway_app.ui.row_model import RowTableModel
+from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, RowTableModel
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-EPISODE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
 
 MAX_COLUMN_WIDTH = 170
@@ -211,11 +208,8 @@ class WorklistModel(RowTableModel):
                 return WorklistModel._display(row, column).casefold()
 
 
-class WorklistPanel(QWidget):
+class WorklistPanel(EpisodeTablePanel):
     """Search box, stage and status filters, and the table. Emits `episode_opened(id)`."""
-
-    episode_opened = Signal(int)
-    rows_loaded = Signal(int)
 
     def __init__(self, ctx: ServiceContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -349,28 +343,3 @@ class WorklistPanel(QWidget):
         if selected is not None:
             self.select_episode(selected)
         self.rows_loaded.emit(len(rows))
-
-    def selected_episode_id(self) -> int | None:
-        indexes = self.table.selectionModel().selectedRows()
-        if not indexes:
-            return None
-        return int(indexes[0].data(EPISODE_ID_ROLE))
-
-    def select_episode(self, episode_id: int) -> bool:
-        for row in range(self.proxy.rowCount()):
-            index = self.proxy.index(row, 0)
-            if index.data(EPISODE_ID_ROLE) == episode_id:
-                self.table.selectRow(row)
-                self.table.scrollTo(index)
-                return True
-        return False
-
-    @Slot()
-    def open_selected(self) -> None:
-        episode_id = self.selected_episode_id()
-        if episode_id is not None:
-            self.episode_opened.emit(episode_id)
-
-    @Slot(QModelIndex)
-    def _open_index(self, index: QModelIndex) -> None:
-        self.episode_opened.emit(int(index.data(EPISODE_ID_ROLE)))
