@@ -124,3 +124,17 @@ def demo_copy(demo_template: Path, db_path: Path) -> Path:
         target.close()
         source.close()
     return db_path
+
+
+# --- PostgreSQL (issue 7) -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test (see
+    `tests/pg_support.py` for how the server is found)."""
+    from tests.pg_support import create_database, drop_database
+
+    url = create_database()
+    yield url
+    drop_database(url)
