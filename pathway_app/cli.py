@@ -6,7 +6,12 @@ is impossible without a screen; 7 the audit trail's hash chain is broken (``veri
 backup or restore failed.
 
 Subcommands (``verify``, ``backup``, ``restore``, ``create-admin``) run without a window; they
-are in `pathway_app.commands`.
+are in `pathway_app.commands`. Exit 10: ``migrate-data`` failed or its copy did not verify.
+
+The database (issue 7): ``--db``, else ``$PATHWAY_DB``, else ``url`` in the ``[database]``
+section of the settings file, else the SQLite file in the data folder. A PostgreSQL password
+never goes on the command line (it stays in the shell's history and shows in the process
+list): libpq reads it from ~/.pgpass (PGPASSFILE) or PGPASSWORD.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ EXIT_SCREENSHOT = 5
 EXIT_SIGN_IN = 6
 EXIT_AUDIT_BROKEN = 7
 EXIT_BACKUP = 8
+EXIT_MIGRATE_DATA = 10  # 9 is an export failure (export_command.EXIT_EXPORT)
 PASSWORD_ENV = "PATHWAY_PASSWORD"
 NOW_ENV = "PATHWAY_NOW"
 USER_ENV = "PATHWAY_USER"
@@ -97,9 +103,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PASSWORD_ON_COMMAND_LINE = (
+    "{option}: a password on the command line stays in the shell's history and shows in the "
+    "process list. Remove it from the URL and put it in the PostgreSQL password file "
+    "(~/.pgpass, or the file named by PGPASSFILE) or in PGPASSWORD."
+)
+
+
+def _has_password(path_or_url: str | None) -> bool:
+    if not path_or_url or "://" not in path_or_url:
+        return False
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(path_or_url).password is not None
+    except ArgumentError:
+        return False  # open_database says what is wrong with it
+
+
+def _configured_database() -> str | None:
+    """``url`` in the settings file's ``[database]`` section (the clinic's shared database)."""
+    from pathway_app import paths
+
+    settings = paths.settings_file()
+    if not settings.is_file():
+        return None
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(settings, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None  # a broken settings file must not stop the app; the default file is used
+    value = parser.get("database", "url", fallback="").strip().strip('"')
+    return value or None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for option, value in (
+        ("--db", args.db),
+        ("--from", getattr(args, "source", None)),
+        ("--to", getattr(args, "target", None)),
+    ):
+        if _has_password(value):
+            parser.error(PASSWORD_ON_COMMAND_LINE.format(option=option))
+    if args.db is None and not args.demo and not os.environ.get("PATHWAY_DB"):
+        args.db = _configured_database()
     if args.now is None and os.environ.get(NOW_ENV):
         try:
             args.now = _parse_now(os.environ[NOW_ENV])

@@ -1,4 +1,5 @@
-"""Subcommands that run without a window: ``verify``, ``backup``, ``restore``, ``create-admin``.
+"""Subcommands that run without a window: ``verify``, ``backup``, ``restore``, ``create-admin``,
+``add-user``, ``export``, ``generate``, ``migrate-data``.
 
 They coexist with the top-level options (``pathway-app --db X verify`` and
 ``pathway-app verify --db X`` are the same). Anyone who can run them can already read and
@@ -19,9 +20,10 @@ def _add_db(sub: argparse.ArgumentParser) -> None:
     # SUPPRESS: when not given here, the top-level --db (or its default) stands.
     sub.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH_OR_URL",
         default=argparse.SUPPRESS,
-        help="database file (default: as for the app: $PATHWAY_DB, else the data folder)",
+        help="database file or URL (default: as for the app: $PATHWAY_DB, the settings file, "
+        "else the data folder)",
     )
 
 
@@ -89,6 +91,10 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     from pathway_app.generate_command import add_generate_subcommand
 
     add_generate_subcommand(subs, _add_db)
+    # --- Issue 7: migrate-data (pathway_app.migrate_data_command) ---
+    from pathway_app.migrate_data_command import add_migrate_data_subcommand
+
+    add_migrate_data_subcommand(subs)
 
 
 def _say(message: str) -> None:
@@ -105,16 +111,27 @@ def _database_path(args: argparse.Namespace) -> str:
     return paths.default_database()
 
 
-def _sqlite_file(parser: argparse.ArgumentParser, where: str) -> Path:
-    if "://" in where:
-        parser.error("backup and restore work on a database file, not a URL")
-    return Path(where).expanduser().resolve()
+def _sqlite_file(where: str) -> Path | None:
+    """The database file, or None (with the reason said) for a database server."""
+    from pathway_app.storage.backup import NOT_A_FILE_MESSAGE
+    from pathway_app.storage.database import _sqlite_path, database_url
+
+    if "://" not in where:
+        return Path(where).expanduser().resolve()
+    path = _sqlite_path(database_url(where))
+    if path is None:
+        _say(NOT_A_FILE_MESSAGE)
+    return path
 
 
 def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from pathway_app.cli import EXIT_AUDIT_BROKEN, EXIT_BACKUP, EXIT_DATABASE, EXIT_SIGN_IN
     from pathway_app.storage.database import DatabaseOpenError, open_database
 
+    if args.command == "migrate-data":  # issue 7: names its own two databases
+        from pathway_app.migrate_data_command import run_migrate_data
+
+        return run_migrate_data(args)
     where = _database_path(args)
     if args.command == "generate":  # issue 9: creates a new file, opens nothing
         from pathway_app.generate_command import run_generate
@@ -131,7 +148,9 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
             restore_backup,
         )
 
-        path = _sqlite_file(parser, where)
+        path = _sqlite_file(where)
+        if path is None:
+            return EXIT_BACKUP
         if args.command == "backup":
             keep = args.keep if args.keep is not None else DEFAULT_KEEP
             if keep < 1:

@@ -55,6 +55,20 @@ def run_generate(args: argparse.Namespace, where: str) -> int:
     from pathway_app.app import load_configuration
     from pathway_app.services.synthetic import generate_clinic
 
+    if "://" in where:
+        from pathway_app.storage.database import _sqlite_path, database_url
+
+        path = _sqlite_path(database_url(where))
+        if path is None:
+            # Issue 7: the bulk loader writes SQLite files only.
+            print(
+                "pathway-app: generate writes a new SQLite file. To try a large clinic on "
+                "PostgreSQL, generate a file, then copy it with: pathway-app migrate-data "
+                "--from FILE --to URL",
+                file=sys.stderr,
+            )
+            return EXIT_GENERATE
+        where = str(path)
     now = args.now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.astimezone(UTC)

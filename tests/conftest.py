@@ -73,8 +73,24 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_database(str(db_path))
+def db_backend() -> str:
+    """Which back end `db` opens: SQLite here; tests/storage and tests/services run their
+    tests on PostgreSQL too (`tests.pg_support.parametrise_backends`)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, db_backend: str) -> str:
+    """What `db` opens: this test's SQLite file (`db_path`), or the session's PostgreSQL
+    database emptied for this test."""
+    if db_backend == "postgresql":
+        return str(request.getfixturevalue("pg_clean_url"))
+    return str(request.getfixturevalue("db_path"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = open_database(db_url)
     yield database
     database.close()
 
@@ -127,6 +143,27 @@ def demo_copy(demo_template: Path, db_path: Path) -> Path:
 
 
 # --- PostgreSQL (issue 7) -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """One migrated PostgreSQL database for the whole session (dropped at the end); each test
+    gets it emptied through `pg_clean_url`, which is much faster than a database per test."""
+    from tests.pg_support import create_database, drop_database
+
+    url = create_database("pwsuite")
+    open_database(url).close()  # migrated once
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def pg_clean_url(pg_session_url: str) -> str:
+    """The session's PostgreSQL database with every table emptied and ids restarted."""
+    from tests.pg_support import empty_database
+
+    empty_database(pg_session_url)
+    return pg_session_url
 
 
 @pytest.fixture

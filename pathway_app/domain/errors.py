@@ -41,3 +41,8 @@ class ConcurrentEdit(DomainError):
 
 class PermissionDenied(DomainError):
     """The signed-in user's role does not allow the action; nothing was saved."""
+
+
+class ConnectionLost(StorageError):
+    """The connection to a database server dropped mid-action (issue 7); nothing was saved and
+    the next action reconnects."""

@@ -28,6 +28,14 @@ BACKUP_FOLDER_NAME = "backups"
 _STAMP = "%Y%m%d-%H%M%S"
 
 
+# Issue 7: a shared PostgreSQL database is backed up on its server, not by copying a file.
+NOT_A_FILE_MESSAGE = (
+    "This is a shared PostgreSQL database: the app's backups copy a SQLite file. Back it up on "
+    "the database server with pg_dump (for example: pg_dump -Fc -f clinic.dump DBNAME) and "
+    "restore with pg_restore; see 'Shared clinic database' in the README."
+)
+
+
 class BackupError(Exception):
     """A backup or restore failed; the message says why. Nothing was replaced."""
 

@@ -1,5 +1,12 @@
 """Opening a clinic database: checks that never touch a file they refuse, engine set-up,
 migrations to the current schema, and sessions (one per user action).
+
+Two back ends (issue 7): a SQLite file (one workstation) and a shared PostgreSQL database
+(``postgresql+psycopg://user@host/dbname``). The app's transactions read then write (the audit
+chain reads its last hash, then appends), so writes are serialised on both: SQLite by
+``BEGIN IMMEDIATE``, PostgreSQL by a transaction-scoped advisory lock taken at the start of every
+write transaction. Migrations on PostgreSQL run under a session advisory lock, so two
+workstations starting after an upgrade never both migrate.
 """
 
 from __future__ import annotations
@@ -19,17 +26,38 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from pathway_app.domain.errors import ConcurrentEdit, StorageError
+from pathway_app.domain.errors import ConcurrentEdit, ConnectionLost, StorageError
+from pathway_app.storage import change_feed
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
+# PostgreSQL advisory lock keys (scoped to one database by the server). Any constant works as
+# long as every version of the app uses the same one; these spell "PWAYWRIT" and "PWAYMIGR".
+WRITE_LOCK_KEY = 0x5057_4159_5752_4954
+MIGRATION_LOCK_KEY = 0x5057_4159_4D49_4752
+# A migration on a large clinic can take a while; the other workstations wait this long for it.
+MIGRATION_LOCK_TIMEOUT_MS = 10 * 60 * 1000
+CONNECT_TIMEOUT_S = 10
+MINIMUM_POSTGRESQL = 13
+BUSY_MESSAGE = (
+    "The database is busy: another window or program is writing to it. Nothing "
+    "was saved; try again in a moment."
+)
+CONNECTION_LOST_MESSAGE = (
+    "The connection to the clinic database was lost. Nothing was saved; check the network "
+    "connection (or ask IT whether the database server is running) and try again."
+)
+# SQLSTATE codes (PostgreSQL appendix A) that mean "another transaction is in the way".
+_BUSY_SQLSTATES = {"40001", "40P01", "55P03", "57014"}
+# ... and those that mean the server went away (class 08 is "connection exception").
+_GONE_SQLSTATES = {"57P01", "57P02", "57P03"}
 
 
 class DatabaseOpenError(Exception):
@@ -200,6 +228,15 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or "")
+
+
+def _connection_lost(exc: DBAPIError) -> bool:
+    state = _sqlstate(exc)
+    return bool(exc.connection_invalidated) or state.startswith("08") or state in _GONE_SQLSTATES
+
+
 @contextmanager
 def _readable_errors() -> Iterator[None]:
     """Turn the database's refusals into messages a nurse can act on; the transaction has
@@ -211,14 +248,23 @@ def _readable_errors() -> Iterator[None]:
             "Someone else changed this record while you were working on it. Nothing was "
             "overwritten; refresh to see their change and try again."
         ) from exc
-    except OperationalError as exc:
-        text = str(exc.orig)
-        if "locked" in text or "busy" in text:
+    except DBAPIError as exc:
+        if _connection_lost(exc):
+            raise ConnectionLost(CONNECTION_LOST_MESSAGE) from exc
+        if "NUL (0x00)" in str(exc.orig):
+            # SQLite stores it; PostgreSQL's text cannot hold it (the domain refuses control
+            # characters in most fields; this covers any it does not check).
             raise StorageError(
-                "The database is busy: another window or program is writing to it. Nothing "
-                "was saved; try again in a moment."
+                "The text contains a NUL character, which the clinic database cannot store. "
+                "Remove it and try again; nothing was saved."
             ) from exc
-        if "readonly" in text or "read-only" in text:
+        if not isinstance(exc, OperationalError):
+            raise  # integrity and programming errors are bugs or checked by the caller
+        text = str(exc.orig)
+        state = _sqlstate(exc)
+        if state in _BUSY_SQLSTATES or "locked" in text or "busy" in text:
+            raise StorageError(BUSY_MESSAGE) from exc
+        if state == "25006" or "readonly" in text or "read-only" in text:
             raise StorageError(
                 "The database is read-only (check the disk and the file's permissions). "
                 "Nothing was saved."
@@ -238,6 +284,7 @@ class Database:
         self.engine = engine
         self.info = info
         is_sqlite = engine.dialect.name == "sqlite"
+        self._serialise_writes = engine.dialect.name == "postgresql"
         write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite else engine
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False)
@@ -274,6 +321,10 @@ class Database:
         if self._write_check is not None:
             self._write_check(permission)
         with _readable_errors(), self._write.begin() as session:
+            if self._serialise_writes:
+                # One writer at a time across every workstation, as BEGIN IMMEDIATE does on
+                # SQLite: held until commit or rollback; waits at most lock_timeout ("busy").
+                session.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
             token = self._active.set(session)
             try:
                 yield session
@@ -291,9 +342,17 @@ def open_database(path_or_url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
     action is refused with a message.
 
     Raises:
-        DatabaseOpenError: the file is not a database, damaged, locked, or from a newer version.
+        DatabaseOpenError: the file is not a database, damaged, locked, or from a newer version;
+            the server cannot be reached, refuses the user, or lacks what the app needs.
     """
     url = database_url(path_or_url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseOpenError(
+            "The database must be a file path or a URL such as "
+            "postgresql+psycopg://user@host/dbname."
+        ) from exc
     path = _sqlite_path(url)
     created = False
     if path is not None:
@@ -312,17 +371,20 @@ def open_database(path_or_url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
                     f"{path} cannot be created: {exc.strerror or exc}."
                 ) from exc
             created = True
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine, busy_timeout_ms)
-    display = str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
+    display = str(path) if path is not None else parsed.render_as_string(hide_password=True)
+    engine = _create_engine(parsed, display, busy_timeout_ms)
+    change_feed.install(engine)  # issue 7: NOTIFY on commit, connection-loss reports
     try:
+        if engine.dialect.name == "postgresql":
+            _check_postgresql(engine, display)
         _migrate(engine, display)
     except DatabaseOpenError:
         engine.dispose()
         raise
     except OperationalError as exc:
         engine.dispose()
+        if engine.dialect.name == "postgresql":
+            raise DatabaseOpenError(_postgresql_open_problem(parsed, display, exc)) from None
         if "locked" in str(exc.orig) or "busy" in str(exc.orig):
             raise DatabaseOpenError(
                 f"{display} is locked by another program. Close it, or wait, and try again."
@@ -330,8 +392,111 @@ def open_database(path_or_url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
         raise DatabaseOpenError(f"{display} cannot be opened: {exc.orig}.") from exc
     except DBAPIError as exc:
         engine.dispose()
-        raise DatabaseOpenError(f"{display} cannot be opened: {exc.orig}.") from exc
+        raise DatabaseOpenError(
+            f"{display} cannot be opened: {_without_password(str(exc.orig), parsed)}."
+        ) from None
     return Database(engine, DatabaseInfo(url=url, display_name=display, created=created))
+
+
+def _create_engine(parsed: URL, display: str, busy_timeout_ms: int) -> Engine:
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
+        raise DatabaseOpenError(
+            f"{display}: use the psycopg driver, as in postgresql+psycopg://user@host/dbname."
+        )
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseOpenError(
+            f"{display}: the app works with a SQLite file or a PostgreSQL database "
+            "(postgresql+psycopg://user@host/dbname), not {backend}."
+        )
+    try:
+        if backend == "sqlite":
+            engine = create_engine(parsed)
+            _configure_sqlite(engine, busy_timeout_ms)
+            return engine
+        # The password, when not in the URL, comes from PGPASSWORD or the password file
+        # (~/.pgpass, PGPASSFILE): libpq reads them itself.
+        connect_args: dict[str, Any] = {
+            "application_name": "Care Pathway Tracker",
+            # A writer waits this long for another workstation's write, then gets "busy".
+            "options": f"-c lock_timeout={int(busy_timeout_ms)}",
+        }
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+        # pre_ping: a connection the server or network dropped while the app sat idle is
+        # replaced before use instead of failing the nurse's next action.
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise DatabaseOpenError(
+            f"{display}: this installation lacks the PostgreSQL driver (psycopg); "
+            "reinstall the app."
+        ) from exc
+
+
+def _without_password(message: str, parsed: URL) -> str:
+    if parsed.password:
+        message = message.replace(str(parsed.password), "***")
+    return message.strip()
+
+
+def _postgresql_open_problem(parsed: URL, display: str, exc: OperationalError) -> str:
+    """What went wrong reaching the server, in words, never showing the password."""
+    text = _without_password(str(exc.orig), parsed)
+    user = parsed.username or "(your login name)"
+    server = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    if "password authentication failed" in text or "no password supplied" in text:
+        return (
+            f"The database server {server} refused the user {user}: the password is missing "
+            "or wrong. Put it in the PostgreSQL password file (~/.pgpass on Linux and macOS, "
+            "%APPDATA%\\postgresql\\pgpass.conf on Windows) or in PGPASSWORD; never in --db."
+        )
+    if "does not exist" in text and "database" in text:
+        return (
+            f"The database {parsed.database} does not exist on the server {server}. Create it "
+            "first (see 'Shared clinic database' in the README)."
+        )
+    if "role" in text and "does not exist" in text:
+        return f"The database server {server} has no user {user}. Ask IT to create it."
+    if "no pg_hba.conf entry" in text or "permission denied" in text:
+        return f"The database server {server} does not let {user} in here: {text}"
+    if "timeout" in text or "Connection refused" in text or "could not translate" in text:
+        return (
+            f"The database server {server} cannot be reached ({text.splitlines()[-1].strip()}). "
+            "Check the network and that the server is running, then try again."
+        )
+    return f"{display} cannot be opened: {text}"
+
+
+def _check_postgresql(engine: Engine, display: str) -> None:
+    """Refuse a server or database the app cannot work with correctly, before migrating."""
+    with engine.connect() as conn:
+        version = conn.dialect.server_version_info or (0,)
+        if int(version[0]) < MINIMUM_POSTGRESQL:
+            raise DatabaseOpenError(
+                f"{display} is on PostgreSQL {'.'.join(map(str, version))}; the app needs "
+                f"PostgreSQL {MINIMUM_POSTGRESQL} or newer."
+            )
+        encoding, folded = conn.execute(
+            text(
+                "SELECT pg_encoding_to_char(encoding), lower('ÖZTÜRK') FROM pg_database "
+                "WHERE datname = current_database()"
+            )
+        ).one()
+        # Searches fold case with lower(): under the C locale it folds only A-Z, and
+        # "öztürk" would not find "Öztürk".
+        if encoding != "UTF8" or folded != "öztürk":
+            raise DatabaseOpenError(
+                f"{display} was created with encoding {encoding} and a locale that does not "
+                "fold accented letters, so searches would miss names such as Öztürk. Create "
+                "the database with ENCODING 'UTF8' and a UTF-8 locale (see 'Shared clinic "
+                "database' in the README)."
+            )
+        tables = set(inspect(conn).get_table_names())
+        if tables and "alembic_version" not in tables:
+            raise DatabaseOpenError(
+                f"{display} already holds tables of another program; the app needs a database "
+                "of its own. Nothing was changed."
+            )
 
 
 def _migrate(engine: Engine, display: str) -> None:
@@ -341,6 +506,37 @@ def _migrate(engine: Engine, display: str) -> None:
     _refuse_unknown_revisions(display, list(current))
     if tuple(sorted(current)) == head_revisions():
         return
+    if engine.dialect.name == "postgresql":
+        _migrate_postgresql(engine, display)
+        return
     write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     with write_engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "heads")
+
+
+def _migrate_postgresql(engine: Engine, display: str) -> None:
+    """Migrate under a session advisory lock on a dedicated connection: the first workstation
+    migrates; the others wait, re-read the schema version and find nothing left to do."""
+    with engine.connect() as conn:
+        conn.execute(text(f"SET lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}"))
+        conn.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
+        conn.commit()
+        try:
+            _upgrade_if_behind(conn, display)
+        finally:
+            if not conn.invalidated:
+                conn.rollback()
+                conn.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
+                conn.execute(text("RESET lock_timeout"))  # the connection goes back to the pool
+                conn.commit()
+
+
+def _upgrade_if_behind(conn: Connection, display: str) -> None:
+    current = MigrationContext.configure(conn).get_current_heads()
+    _refuse_unknown_revisions(display, list(current))
+    if tuple(sorted(current)) == head_revisions():
+        conn.rollback()
+        return
+    conn.rollback()
+    with conn.begin():  # PostgreSQL's DDL is transactional: all revisions or none
         command.upgrade(_alembic_config(conn), "heads")

@@ -40,6 +40,7 @@ from pathway_app.services.users import check_password
 from pathway_app.storage import repository as repo
 from pathway_app.storage.backup import (
     DEFAULT_KEEP,
+    NOT_A_FILE_MESSAGE,
     BackupError,
     backup_database,
     default_backup_folder,
@@ -251,6 +252,15 @@ class TrustController(QObject):
         self.users_action.setEnabled(admin)
         self.backup_action.setEnabled(self._ctx.can(Permission.BACKUPS) and has_file)
         self.restore_action.setEnabled(self._ctx.can(Permission.BACKUPS) and has_file)
+        if not has_file:
+            # Issue 7: a shared PostgreSQL database is backed up on its server.
+            why = self.tr(
+                "This is a shared database server: back it up there with pg_dump (see "
+                "'Shared clinic database' in the README)."
+            )
+            for action in (self.backup_action, self.restore_action):
+                action.setStatusTip(why)
+                action.setToolTip(why)
         clinical = self._ctx.can(Permission.CLINICAL)
         for name in ("new_patient_button", "new_episode_button"):
             button = getattr(self._window, name, None)
@@ -350,7 +360,7 @@ class TrustController(QObject):
         try:
             self._ctx.require(Permission.BACKUPS)
             if database is None or folder is None:
-                raise BackupError("Only a database file can be backed up here.")
+                raise BackupError(NOT_A_FILE_MESSAGE)
             target = backup_database(database, folder, keep=self.backup_keep())
             with self._ctx.db.writing(Permission.BACKUPS.value) as session:
                 repo.add_audit(

@@ -196,6 +196,8 @@ def test_consent_alternatives(ctx: ServiceContext, episode: int) -> None:
         record_consent_alternatives(ctx, episode, set(), expected_version=view.preparation_version)
 
 
+# Issue 7: the demo seeded on PostgreSQL is compared with SQLite's in tests/services/test_demo.py.
+@pytest.mark.sqlite_only
 def test_the_demo_has_outcomes_with_one_two_visit_rise(ctx: ServiceContext) -> None:
     from pathway_app.services.demo import seed_demo
 

@@ -1,4 +1,5 @@
-"""Two app instances (windows) on one SQLite file: each sees the other's writes on refresh, a
+"""Two app instances (windows) on one SQLite file, or two workstations on one PostgreSQL
+database: each sees the other's writes on refresh, a
 conflicting edit of the same record is refused with nothing overwritten, and a database on a
 read-only disk or without write permission is refused at open, untouched."""
 
@@ -22,9 +23,11 @@ from tests.services.test_milestones import make_episode
 
 @pytest.fixture
 def second(
-    db_path: Path, ctx: ServiceContext, template, catalogue, clock
+    db_url: str, ctx: ServiceContext, template, catalogue, clock
 ) -> Iterator[ServiceContext]:
-    db = open_database(str(db_path))
+    """A second app instance on the same database (issue 7: a second workstation on
+    PostgreSQL)."""
+    db = open_database(db_url)
     yield ServiceContext(db, template, catalogue, clock, "Second Window")
     db.close()
 

@@ -23,6 +23,8 @@ APPEND_ONLY_TRIGGERS = {
     "audit_entries_no_update": "UPDATE",
     "audit_entries_no_delete": "DELETE",
 }
+PG_GUARD_FUNCTION = "audit_entries_append_only"
+PG_TRUNCATE_TRIGGER = "audit_entries_no_truncate"
 
 
 def upgrade() -> None:
@@ -77,12 +79,33 @@ def upgrade() -> None:
                 f"CREATE TRIGGER {name} BEFORE {event} ON audit_entries "
                 "BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END"
             )
+    elif conn.dialect.name == "postgresql":
+        # Issue 7: the same guard on PostgreSQL, where TRUNCATE (which fires no row trigger)
+        # is refused as well.
+        op.execute(
+            f"CREATE FUNCTION {PG_GUARD_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit entries are append-only' "
+            "USING ERRCODE = 'restrict_violation'; END $$"
+        )
+        for name, event in APPEND_ONLY_TRIGGERS.items():
+            op.execute(
+                f"CREATE TRIGGER {name} BEFORE {event} ON audit_entries "
+                f"FOR EACH ROW EXECUTE FUNCTION {PG_GUARD_FUNCTION}()"
+            )
+        op.execute(
+            f"CREATE TRIGGER {PG_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON audit_entries "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {PG_GUARD_FUNCTION}()"
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for name in APPEND_ONLY_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    elif op.get_bind().dialect.name == "postgresql":
+        for name in (*APPEND_ONLY_TRIGGERS, PG_TRUNCATE_TRIGGER):
+            op.execute(f"DROP TRIGGER IF EXISTS {name} ON audit_entries")
+        op.execute(f"DROP FUNCTION IF EXISTS {PG_GUARD_FUNCTION}()")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_column("hash")
         batch_op.drop_column("prev_hash")
