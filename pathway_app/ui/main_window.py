@@ -169,6 +169,10 @@ class MainWindow(QMainWindow):
         from pathway_app.ui.export_actions import ExportController
 
         self.exports = ExportController(self, ctx)
+        # Issue 7: others' changes appear by themselves; a lost connection shows a banner.
+        from pathway_app.ui import live_refresh
+
+        self.live_refresh = live_refresh.attach(self, ctx, central)
         QWidget.setTabOrder(self.new_patient_button, self.new_episode_button)
         QWidget.setTabOrder(self.new_episode_button, self.refresh_button)
         QWidget.setTabOrder(self.refresh_button, self.worklist_tabs)
@@ -305,6 +309,7 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(splitter)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.live_refresh.stop()  # issue 7
         if self._settings is not None:
             self._settings.setValue("mainWindow/geometry", self.saveGeometry())
             self._settings.setValue("mainWindow/splitter", self.splitter.saveState())

@@ -614,3 +614,11 @@ EXPORT_REFILL_CSV_BUTTON = "exportRefillWorklistCsvButton"
 EXPORT_WORKLIST_CSV_BUTTON = "exportWorklistCsvButton"
 EXPORT_CLINIC_ICS_BUTTON = "exportClinicCalendarButton"
 # --- end issue 8 ---
+
+# --- Issue 7: live refresh and the connection banner (pathway_app/ui/connection_banner.py) ---
+CONNECTION_BANNER = "connectionBanner"
+CONNECTION_BANNER_LABEL = "connectionBannerLabel"
+CONNECTION_RETRY_BUTTON = "connectionRetryButton"
+PATIENT_FORM_ERROR = "patientFormError"
+EPISODE_FORM_ERROR = "episodeFormError"
+# --- end issue 7 ---

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pathway_app.domain.errors import ValidationError
+from pathway_app.domain.errors import DomainError, ValidationError
 from pathway_app.domain.records import NAME_MAX_LENGTH, EpisodeDraft
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episodes import open_episode
@@ -101,6 +101,9 @@ class EpisodeDialog(QDialog):
             "surgeon": error_label(names.EPISODE_SURGEON_ERROR),
             "setting": error_label(names.EPISODE_SETTING_ERROR),
         }
+        # Issue 7: what the database refused (a lost connection, busy): nothing was saved and
+        # everything typed stays, so Save can simply be pressed again.
+        self.form_error = error_label(names.EPISODE_FORM_ERROR)
         self.fields: dict[str, QWidget] = {
             "patient": self.patient,
             "indication": self.indication,
@@ -149,6 +152,7 @@ class EpisodeDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         layout.addLayout(form)
+        layout.addWidget(self.form_error)
         layout.addWidget(buttons)
         order = [*self.fields.values(), self.save_button, self.cancel_button]
         for first, second in itertools.pairwise(order):
@@ -180,7 +184,7 @@ class EpisodeDialog(QDialog):
 
     @Slot()
     def _save(self) -> None:
-        for label in self.errors.values():
+        for label in (*self.errors.values(), self.form_error):
             show_error(label, None)
         try:
             self.episode_id = open_episode(self._ctx, self.draft())
@@ -188,6 +192,9 @@ class EpisodeDialog(QDialog):
             for field, message in exc.field_errors.items():
                 show_error(self.errors.get(field, self.errors["patient"]), message)
             self.fields.get(next(iter(exc.field_errors)), self.patient).setFocus()
+            return
+        except DomainError as exc:
+            show_error(self.form_error, str(exc))
             return
         self.accept()
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pathway_app.domain.errors import ValidationError
+from pathway_app.domain.errors import DomainError, ValidationError
 from pathway_app.domain.records import MRN_MAX_LENGTH, NAME_MAX_LENGTH, PatientDraft
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.patients import register_patient
@@ -69,6 +69,9 @@ class PatientDialog(QDialog):
             "given_name": error_label(names.PATIENT_GIVEN_NAME_ERROR),
             "birth_date": error_label(names.PATIENT_BIRTH_DATE_ERROR),
         }
+        # Issue 7: what the database refused (a lost connection, busy): nothing was saved and
+        # everything typed stays, so Save can simply be pressed again.
+        self.form_error = error_label(names.PATIENT_FORM_ERROR)
         form = QFormLayout()
         for label, field, key in (
             (self.tr("&MRN:"), self.mrn, "mrn"),
@@ -99,6 +102,7 @@ class PatientDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         layout.addLayout(form)
+        layout.addWidget(self.form_error)
         layout.addWidget(buttons)
         for first, second in (
             (self.mrn, self.family),
@@ -121,7 +125,7 @@ class PatientDialog(QDialog):
 
     @Slot()
     def _save(self) -> None:
-        for label in self.errors.values():
+        for label in (*self.errors.values(), self.form_error):
             show_error(label, None)
         try:
             self.patient_id = register_patient(self._ctx, self.draft())
@@ -135,6 +139,9 @@ class PatientDialog(QDialog):
                 "given_name": self.given,
                 "birth_date": self.birth,
             }.get(first, self.mrn).setFocus()
+            return
+        except DomainError as exc:
+            show_error(self.form_error, str(exc))
             return
         self.accept()
 
