@@ -4,10 +4,16 @@ reaches Qt."""
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import repeat
+
+from sqlalchemy.orm import Session
 
 from pathway_app.domain.refill_records import ExposureKind
 from pathway_app.services.context import ServiceContext
@@ -32,9 +38,10 @@ _LEVEL_OF_SQL = {
     rq.LEVEL_DUE_SOON: RefillLevel.DUE_SOON,
     rq.LEVEL_SCHEDULED: RefillLevel.SCHEDULED,
 }
+_SQL_OF_LEVEL = {level: number for number, level in _LEVEL_OF_SQL.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RefillWorklistRow:
     """Attributes:
     unverified: project_refill inputs that set ``due_at`` and are unverified defaults.
@@ -59,38 +66,252 @@ class RefillWorklistRow:
     unverified: tuple[str, ...]
 
 
-def refill_worklist(
-    ctx: ServiceContext, *, due_within_days: int | None = None, search: str = ""
-) -> list[RefillWorklistRow]:
-    """Every open episode with a pump, most urgent first; levels are computed in SQL from the
-    pump's denormalised columns relative to the app clock."""
-    days = ctx.template.parameter("due_soon_days") if due_within_days is None else due_within_days
-    query = rq.refill_worklist_query(
-        now=ctx.now(), today=ctx.today(), due_within_days=max(0, days), search=search
-    )
-    with ctx.db.reading() as session:
-        return [
+def _rows(rows: Iterable[rq.WorklistRow], levels: Iterable[RefillLevel]) -> list[RefillWorklistRow]:
+    """Read models of rows of `refill_queries.ROW_COLUMNS` with their levels (unpacked by
+    position: a full export builds 100,000 of them)."""
+    out = []
+    # A handful of distinct values across the whole list: split each once.
+    unverified_names: dict[str, tuple[str, ...]] = {}
+    for (
+        (
+            episode_id,
+            patient_id,
+            family_name,
+            given_name,
+            mrn,
+            drug_name,
+            dangerous,
+            concentration,
+            concentration_unit,
+            daily_dose,
+            dose_unit,
+            model_name,
+            last_fill_at,
+            due_at,
+            due_on,
+            empty_by_worst_at,
+            unverified,
+            _sort_name,
+            _pump_id,
+        ),
+        level,
+    ) in zip(rows, levels, strict=False):
+        names = unverified_names.get(unverified)
+        if names is None:
+            names = unverified_names[unverified] = tuple(n for n in unverified.split(",") if n)
+        out.append(
             RefillWorklistRow(
-                episode_id=pump.episode_id,
-                patient_id=patient.id,
-                patient_name=f"{patient.family_name}, {patient.given_name}",
-                mrn=patient.mrn,
-                level=_LEVEL_OF_SQL[level],
-                drug_name=pump.drug_name,
-                dangerous_withdrawal=pump.dangerous_withdrawal,
-                concentration=pump.concentration,
-                concentration_unit=pump.concentration_unit,
-                daily_dose=pump.daily_dose,
-                dose_unit=pump.dose_unit,
-                pump_name=pump.model_name,
-                last_fill_at=pump.last_fill_at,
-                due_at=pump.refill_due_at,
-                due_on=pump.refill_due_on,
-                empty_by_worst_at=pump.empty_by_worst_at,
-                unverified=tuple(n for n in pump.projection_unverified.split(",") if n),
+                episode_id,
+                patient_id,
+                f"{family_name}, {given_name}",
+                mrn,
+                level,
+                drug_name,
+                bool(dangerous),
+                concentration,
+                concentration_unit,
+                daily_dose,
+                dose_unit,
+                model_name,
+                last_fill_at,
+                due_at,
+                due_on,
+                empty_by_worst_at,
+                names,
             )
-            for pump, patient, level in rq.refill_worklist(session, query)
-        ]
+        )
+    return out
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a full worklist is built.
+
+    100,000 rows allocate millions of objects, none in a reference cycle; the collector would
+    run hundreds of times meanwhile, each full pass walking every row built so far (a third of
+    the build time at 100,000 rows, measured). Reference counting still frees everything; the
+    collector resumes afterwards as it was.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class RefillWorklistPages:
+    """The refill worklist read a page at a time (issue 9): what the refill worklist screen
+    shows, without loading 100,000 rows to show forty.
+
+    Made by `refill_worklist_pages`; the clock, window, search and levels are fixed when it is
+    made (make a new one to refresh). The list is the levels in order, each split by the
+    dangerous-withdrawal flag ("segments").
+
+    - `count()` counts each segment from an index and reads the first ``first_page`` rows in
+      the same transaction (the screen asks for them next).
+    - `fetch(offset, limit)` reads only the segments the page overlaps, each from an index
+      range in order; the page that follows the previous one continues after its last row
+      instead of skipping ``offset`` rows.
+    - `position(episode_id)` is where an episode's row is (an index range count).
+    - `all()` is the whole list.
+
+    With a search, the matching patients' pumps (few) are found and ordered once, at
+    `count()`; pages then read those rows by id. Each call is one short read transaction.
+    """
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        window: rq.RefillWindow,
+        search: str,
+        levels: tuple[RefillLevel, ...],
+        first_page: int = 0,
+    ) -> None:
+        self._ctx = ctx
+        self._window = window
+        self._search = search.strip()
+        wanted = {_SQL_OF_LEVEL[level] for level in levels}
+        self._segments = tuple(s for s in rq.SEGMENTS if s.level in wanted)
+        self._first_page = first_page
+        self._counts: list[int] | None = None
+        # With a search: where each matching pump is, in order.
+        self._places: list[rq.Place] = []
+        self._first_rows: list[RefillWorklistRow] = []
+        # (global offset just after the last row read, its segment index, its sort key).
+        self._cursor: tuple[int, int, rq.SortKey] | None = None
+
+    def count(self) -> int:
+        """The rows of the whole worklist (counted now; `fetch` pages within this count)."""
+        with self._ctx.db.reading() as session:
+            self._cursor = None
+            if self._search:
+                places = rq.search_places(session, self._window, self._search)
+                self._places = [p for p in places if p[0] in self._segments]
+                self._counts = [
+                    sum(1 for p in self._places if p[0] == segment) for segment in self._segments
+                ]
+            else:
+                self._counts = rq.segment_counts(session, self._window, self._segments)
+            self._first_rows = self._read(session, 0, self._first_page)
+        return sum(self._counts)
+
+    def _ensure_counted(self) -> list[int]:
+        if self._counts is None:
+            self.count()
+        assert self._counts is not None
+        return self._counts
+
+    def fetch(self, offset: int, limit: int) -> list[RefillWorklistRow]:
+        """Rows ``offset .. offset + limit - 1`` in the worklist's order."""
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must not be negative")
+        self._ensure_counted()
+        if offset + limit <= len(self._first_rows):
+            return self._first_rows[offset : offset + limit]
+        with self._ctx.db.reading() as session:
+            return self._read(session, offset, limit)
+
+    def _read(self, session: Session, offset: int, limit: int) -> list[RefillWorklistRow]:
+        if self._search:
+            return self._read_places(session, self._places[offset : offset + limit])
+        assert self._counts is not None
+        rows: list[RefillWorklistRow] = []
+        start = 0  # global offset of the current segment's first row
+        for index, (segment, size) in enumerate(zip(self._segments, self._counts, strict=True)):
+            wanted = limit - len(rows)
+            if wanted <= 0:
+                break
+            if offset + len(rows) >= start + size:
+                start += size
+                continue
+            skip = offset + len(rows) - start
+            after = None
+            cursor = self._cursor
+            if cursor is not None and cursor[0] == offset + len(rows) and cursor[1] == index:
+                skip, after = 0, cursor[2]
+            found = rq.segment_rows(
+                session,
+                self._window,
+                segment,
+                offset=skip,
+                limit=min(wanted, size - (offset + len(rows) - start)),
+                after=after,
+            )
+            rows.extend(_rows(found, repeat(_LEVEL_OF_SQL[segment.level])))
+            if found:
+                self._cursor = (offset + len(rows), index, rq.sort_key(found[-1]))
+            start += size
+        return rows
+
+    @staticmethod
+    def _read_places(session: Session, places: list[rq.Place]) -> list[RefillWorklistRow]:
+        by_id = rq.rows_by_pump_id(session, [key[3] for _segment, key, _episode in places])
+        # A pump gone since the count is left out.
+        found = [(by_id[key[3]], segment) for segment, key, _episode in places if key[3] in by_id]
+        return _rows(
+            (row for row, _segment in found),
+            (_LEVEL_OF_SQL[segment.level] for _row, segment in found),
+        )
+
+    def position(self, episode_id: int) -> int | None:
+        """The row number of ``episode_id`` in the worklist, or None when it is not on it."""
+        counts = self._ensure_counted()
+        if self._search:
+            return next((n for n, place in enumerate(self._places) if place[2] == episode_id), None)
+        with self._ctx.db.reading() as session:
+            place = rq.episode_place(session, self._window, episode_id)
+            if place is None or place[0] not in self._segments:
+                return None
+            segment, key, _episode = place
+            before = rq.rows_before(session, self._window, segment, key)
+        return sum(counts[: self._segments.index(segment)]) + before
+
+    def all(self) -> list[RefillWorklistRow]:
+        """The whole worklist: each segment read in one pass of its index range."""
+        if self._search:
+            self._ensure_counted()
+            with self._ctx.db.reading() as session:
+                return self._read_places(session, self._places)
+        rows: list[RefillWorklistRow] = []
+        with _no_cycle_collection(), self._ctx.db.reading() as session:
+            for segment in self._segments:
+                found = rq.segment_rows(session, self._window, segment)
+                rows.extend(_rows(found, repeat(_LEVEL_OF_SQL[segment.level])))
+        return rows
+
+
+def refill_worklist_pages(
+    ctx: ServiceContext,
+    *,
+    due_within_days: int | None = None,
+    search: str = "",
+    levels: Iterable[RefillLevel] = REFILL_LEVELS,
+    first_page: int = 0,
+) -> RefillWorklistPages:
+    """The refill worklist (every open episode with a pump, most urgent first), to be read a
+    page at a time. ``levels`` keeps only those levels (e.g. urgent, overdue and due soon for
+    "what needs doing"); the levels are computed against the app clock now. ``first_page``
+    rows are read with the count, in the same transaction."""
+    days = ctx.template.parameter("due_soon_days") if due_within_days is None else due_within_days
+    window = rq.RefillWindow(ctx.now(), ctx.today(), max(0, days))
+    return RefillWorklistPages(ctx, window, search, tuple(levels), max(0, first_page))
+
+
+def refill_worklist(
+    ctx: ServiceContext,
+    *,
+    due_within_days: int | None = None,
+    search: str = "",
+    levels: Iterable[RefillLevel] = REFILL_LEVELS,
+) -> list[RefillWorklistRow]:
+    """Every open episode with a pump, most urgent first (the exports' full list). Levels come
+    from the pump's denormalised columns relative to the app clock; within a level, drugs whose
+    withdrawal is dangerous come first, then the earliest due, then the patient's name."""
+    return refill_worklist_pages(
+        ctx, due_within_days=due_within_days, search=search, levels=levels
+    ).all()
 
 
 @dataclass(frozen=True)
@@ -381,15 +602,10 @@ def pump_view(ctx: ServiceContext, episode_id: int) -> PumpView | None:
 
 
 def _level(pump: ImplantedPump, now: datetime, today: date, soon: int) -> RefillLevel:
-    """The worklist level of one pump, by the same rule as `refill_queries.refill_level`."""
+    """The worklist level of one pump, by the same rule as the worklist's SQL."""
     assert pump.refill_due_on is not None
-    if pump.urgent_at is not None and pump.urgent_at <= now:
-        return RefillLevel.URGENT
-    if pump.refill_due_on < today:
-        return RefillLevel.OVERDUE
-    if pump.refill_due_on <= today + timedelta(days=soon):
-        return RefillLevel.DUE_SOON
-    return RefillLevel.SCHEDULED
+    window = rq.RefillWindow(now, today, soon)
+    return _LEVEL_OF_SQL[window.level_of(pump.urgent_at, pump.refill_due_on)]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The refill worklist: every open episode with a pump, most urgent first.
 
-Levels and order come from the database (`services.refill_views.refill_worklist`); the
-table keeps that order. Colour marks the level, and the words say it too.
+Levels and order come from the database (`services.refill_views.refill_worklist_pages`); the
+table keeps that order and reads it a page at a time as the user scrolls (issue 9: one count
+and one page per refresh, however many pumps the clinic follows). There is no header sorting:
+the order is the clinical one. Colour marks the level, and the words say it too.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ from PySide6.QtWidgets import (
 )
 
 from pathway_app.services.context import ServiceContext
-from pathway_app.services.refill_views import RefillLevel, RefillWorklistRow, refill_worklist
+from pathway_app.services.refill_views import (
+    RefillLevel,
+    RefillWorklistRow,
+    refill_worklist_pages,
+)
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import fit_column, format_date, format_datetime, named, tr
-from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, RowTableModel
+from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, PagedRowModel, RowSource
 
 LEVEL_ROLE = Qt.ItemDataRole.UserRole + 3
 UNVERIFIED_MARK = "†"
@@ -99,8 +105,8 @@ def _headers() -> dict[Column, str]:
     }
 
 
-class RefillWorklistModel(RowTableModel):
-    """Rows of `RefillWorklistRow`, in the order the database gave them."""
+class RefillWorklistModel(PagedRowModel):
+    """Rows of `RefillWorklistRow`, in the order the database gave them, read page by page."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__({int(c): text for c, text in _headers().items()}, parent)
@@ -249,22 +255,27 @@ class RefillWorklistPanel(EpisodeTablePanel):
 
     @Slot()
     def reload(self) -> None:
-        """Query the database, keeping the selected episode selected."""
+        """Count and read the first page again, keeping the selected episode selected (read up
+        to its row if it has moved further down)."""
         self._debounce.stop()
         selected = self.selected_episode_id()
-        rows = refill_worklist(
-            self._ctx, due_within_days=self.days.value(), search=self.search.text()
+        pages = refill_worklist_pages(
+            self._ctx,
+            due_within_days=self.days.value(),
+            search=self.search.text(),
+            first_page=self.model.page_size,
         )
-        self.model.set_rows(rows)
+        total = self.model.set_source(RowSource(pages.count, pages.fetch, pages.position))
         for column in Column:
             fit_column(self.table, column)  # issue 9: from the first rows only
         for column in (Column.PATIENT, Column.DRUG):
             # Long names are cut with an ellipsis so the dates keep their room.
             self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_WIDTH))
-        self.count_label.setText(self.tr("%n pump(s) shown", "", len(rows)))
+        self.count_label.setText(self.tr("%n pump(s) shown", "", total))
         if selected is not None:
             self.select_episode(selected)
-        self.rows_loaded.emit(len(rows))
+        self.rows_loaded.emit(total)
 
     def episode_ids(self) -> list[int]:
+        """The episodes of the rows read so far, in order."""
         return [self.model.row_at(row).episode_id for row in range(self.model.rowCount())]
