@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from pathway_app.domain.progress import DueStatus, StageState, due_status, stage_states
 from pathway_app.services.context import ServiceContext
 from pathway_app.storage import repository as repo
-from pathway_app.storage.orm import Episode, Patient
+
+# Re-exported: the worklist screen builds filters without importing storage.
+from pathway_app.storage.repository import WorklistFilter as WorklistFilter
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,31 @@ class EpisodeView:
     history: tuple[HistoryEntry, ...]
 
 
+def worklist_filter(
+    ctx: ServiceContext,
+    *,
+    search: str = "",
+    stage: str | None = None,
+    status: DueStatus | None = None,
+    include_closed: bool = False,
+    sort: str = "urgency",
+    descending: bool = False,
+) -> WorklistFilter:
+    """The worklist's filters with today's date and the template's "due soon" window;
+    ``sort`` is "urgency" (the worklist's own order) or a key of
+    ``repository.WORKLIST_SORTS``."""
+    return WorklistFilter(
+        today=ctx.today(),
+        due_soon_days=ctx.template.parameter("due_soon_days"),
+        search=search,
+        stage=stage,
+        status=status,
+        include_closed=include_closed,
+        sort=sort,
+        descending=descending,
+    )
+
+
 def worklist(
     ctx: ServiceContext,
     *,
@@ -109,12 +137,15 @@ def worklist(
 ) -> list[WorklistRow]:
     """The open episodes (and the closed ones with ``include_closed``), most urgent first,
     filtered in the database. A missed follow-up item or an open red flag is never filtered
-    out by stage or status (see ``repository.worklist_query``)."""
-    today = ctx.today()
-    soon = ctx.template.parameter("due_soon_days")
+    out by stage or status (see ``repository.worklist_query``).
+
+    Every row at once (exports, tests); the screen pages with `worklist_page` instead."""
+    where = worklist_filter(
+        ctx, search=search, stage=stage, status=status, include_closed=include_closed
+    )
     query = repo.worklist_query(
-        today=today,
-        due_soon_days=soon,
+        today=where.today,
+        due_soon_days=where.due_soon_days,
         search=search,
         stage=stage,
         status=status,
@@ -122,41 +153,68 @@ def worklist(
     )
     with ctx.db.reading() as session:
         return [
-            _worklist_row(ctx, episode, patient, today, soon)
-            for episode, patient in repo.worklist(session, query)
+            _worklist_row(ctx, row, where.today, where.due_soon_days)
+            for row in repo.worklist(session, query)
         ]
 
 
-def _worklist_row(
-    ctx: ServiceContext, episode: Episode, patient: Patient, today: date, soon: int
-) -> WorklistRow:
-    """One row from the stored columns only (no per-row queries). The follow-up item is the
-    next action when it is missed (its due day has passed: it must not hide behind an overdue
-    milestone) or due no later than the next milestone."""
-    action, due, kind = episode.next_action, episode.next_due_on, "milestone"
-    follow = episode.followup_due_on
+@dataclass(frozen=True)
+class WorklistPage:
+    """Some rows of the worklist and how many rows it has in all (issue 9)."""
+
+    rows: tuple[WorklistRow, ...]
+    total: int
+
+
+def worklist_page(
+    ctx: ServiceContext,
+    where: WorklistFilter,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    with_total: bool = True,
+) -> WorklistPage:
+    """Rows ``offset`` to ``offset + limit`` of the worklist in its order (the same rows as
+    `worklist`), read in one transaction with the total (-1 without ``with_total``).
+
+    Safe to call from a worker thread: the session, and so the connection, are its own."""
+    with ctx.db.reading() as session:
+        total = repo.worklist_count(session, where) if with_total else -1
+        rows = tuple(
+            _worklist_row(ctx, row, where.today, where.due_soon_days)
+            for row in repo.worklist_page(session, where, offset, limit)
+        )
+    return WorklistPage(rows=rows, total=total)
+
+
+def _worklist_row(ctx: ServiceContext, row: Any, today: date, soon: int) -> WorklistRow:
+    """One row from the stored columns only (``repository.WORKLIST_COLUMNS``; no per-row
+    queries). The follow-up item is the next action when it is missed (its due day has passed:
+    it must not hide behind an overdue milestone) or due no later than the next milestone."""
+    action, due, kind = row.next_action, row.next_due_on, "milestone"
+    follow = row.followup_due_on
     if follow is not None and (due is None or follow <= due or follow < today or not action):
-        action, due = episode.followup_action, follow
+        action, due = row.followup_action, follow
         kind = "missed" if follow < today else "followup"
     return WorklistRow(
-        episode_id=episode.id,
-        patient_id=patient.id,
-        patient_name=f"{patient.family_name}, {patient.given_name}",
-        mrn=patient.mrn,
-        indication=ctx.indication_name(episode.indication),
-        stage_key=episode.current_stage,
-        stage_name=ctx.stage_name(episode.current_stage),
+        episode_id=row.id,
+        patient_id=row.patient_id,
+        patient_name=f"{row.family_name}, {row.given_name}",
+        mrn=row.mrn,
+        indication=ctx.indication_name(row.indication),
+        stage_key=row.current_stage,
+        stage_name=ctx.stage_name(row.current_stage),
         next_action=action,
         next_due_on=due,
-        status=due_status(episode.attention_due_on, today, soon),
+        status=due_status(row.attention_due_on, today, soon),
         next_action_kind=kind,
-        urgent=episode.urgent_since is not None and episode.status == "open",
-        urgent_summary=episode.urgent_summary,
-        open_complications=episode.open_complications,
-        complication_summary=episode.complication_summary,
-        closed=episode.status != "open",
-        outcome_summary=episode.outcome_summary,  # issue 10
-        outcome_flag=episode.outcome_flag,
+        urgent=row.urgent_since is not None and row.status == "open",
+        urgent_summary=row.urgent_summary,
+        open_complications=row.open_complications,
+        complication_summary=row.complication_summary,
+        closed=row.status != "open",
+        outcome_summary=row.outcome_summary,  # issue 10
+        outcome_flag=row.outcome_flag,
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -121,6 +122,18 @@ class Episode(Base):
     __table_args__ = (
         Index("ix_episodes_status_next_due_on", "status", "next_due_on"),
         Index("ix_episodes_status_attention_due_on", "status", "attention_due_on"),  # issue 6
+        # Issue 9 (migration 0008): the pathway worklist's parts (urgent / dated / undated) in
+        # order, and their counts with the stage/status filters and the search (a patient_id
+        # list) from the index alone.
+        Index(
+            "ix_episodes_worklist",
+            "status",
+            "urgent_since",
+            "attention_due_on",
+            "current_stage",
+            "followup_due_on",
+            "patient_id",
+        ),
     )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
@@ -228,10 +241,36 @@ class ImplantedPump(Base):
     # JSON list of the projection's warnings.
     projection_warnings: Mapped[str] = mapped_column(Text, default="[]")
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Issue 9: copies of "the episode is open" and of the patient's family name, kept equal to
+    # episodes.status and patients.family_name by the triggers of migration 0007, so the refill
+    # worklist filters, orders and counts from one index without reading episodes or patients.
+    episode_open: Mapped[bool] = mapped_column(default=True, server_default=true())
+    patient_family_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
     __table_args__ = (
-        Index("ix_implanted_pumps_removed_at_urgent_at", "removed_at", "urgent_at"),
-        Index("ix_implanted_pumps_removed_at_refill_due_at", "removed_at", "refill_due_at"),
+        # The refill worklist's levels as index ranges in its order (refill_queries, issue 9).
+        Index(
+            "ix_implanted_pumps_refill_worklist",
+            "episode_open",
+            "removed_at",
+            "dangerous_withdrawal",
+            "refill_due_on",
+            "refill_due_at",
+            "patient_family_name",
+            "id",
+            "urgent_at",
+        ),
+        Index(
+            "ix_implanted_pumps_refill_urgent",
+            "episode_open",
+            "removed_at",
+            "urgent_at",
+            "dangerous_withdrawal",
+            "refill_due_on",
+            "refill_due_at",
+            "patient_family_name",
+            "id",
+        ),
     )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload
 
 from pathway_app.domain.errors import ConcurrentEdit, NotFound
@@ -81,21 +96,168 @@ def search_patients(session: Session, text: str = "", limit: int = 200) -> Seque
     return session.scalars(query.limit(limit)).all()
 
 
+# --- Issue 9: search that stays instant at 100,000 patients --------------------------------------
+# One text per patient holds everything "name or MRN" matches: "Given Family", "Family, Given"
+# and the MRN, a newline apart (a search box cannot hold a newline, so no match spans two parts).
+# A substring of it is exactly a substring of one of those. Migration 0008 indexes the same text:
+# an FTS5 trigram table on SQLite (kept by triggers), a pg_trgm GIN index on PostgreSQL.
+SEARCH_TABLE = "patient_search"
+SEARCH_INDEX = "ix_patients_search_trgm"  # PostgreSQL
+# FTS5 trigrams need three characters; shorter searches scan the patients (still in C for ASCII).
+TRIGRAM = 3
+
+
+def _search_text(newline: str = "char(10)") -> Any:
+    # Literal SQL, not bound parameters: on PostgreSQL the expression must equal the one
+    # migration 0008 indexes (there with chr(10)) for the planner to use the index.
+    space: Any = literal_column("' '")
+    comma: Any = literal_column("', '")
+    line_break: Any = literal_column(newline)
+    return (
+        Patient.given_name
+        + space
+        + Patient.family_name
+        + line_break
+        + Patient.family_name
+        + comma
+        + Patient.given_name
+        + line_break
+        + Patient.mrn
+    )
+
+
+def is_compared_schema_object(name: str | None, type_: str, _parent: Any = None) -> bool:
+    """For Alembic's model comparison: the search index of migration 0008 (SQLite: an FTS5
+    virtual table and its shadow tables; PostgreSQL: a trigram index) is not an ORM model."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(SEARCH_TABLE)
+    return not (type_ == "index" and name == SEARCH_INDEX)
+
+
+class _ByDialect(ColumnElement[bool]):
+    """A condition written one way for SQLite and another for every other database; which one
+    is chosen when the statement is compiled (the callers build queries without a session)."""
+
+    inherit_cache = False  # the two branches hold the search text; never reuse a compilation
+    type = Boolean()
+    # A predicate, not a boolean value: without this SQLite would get "(... IN (...)) = 1",
+    # which no index serves.
+    _is_implicitly_boolean = True
+
+    def __init__(self, sqlite: Any, other: Any) -> None:
+        self.sqlite = sqlite
+        self.other = other
+
+
+@compiles(_ByDialect)
+def _compile_other(element: _ByDialect, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.other.self_group(), **kw))
+
+
+@compiles(_ByDialect, "sqlite")
+def _compile_sqlite(element: _ByDialect, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.sqlite.self_group(), **kw))
+
+
 def _like_pattern(text: str) -> str:
-    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 def _patient_matches(text: str) -> Any:
-    pattern = _like_pattern(text)
-    full_name = Patient.given_name + " " + Patient.family_name
-    return or_(
-        Patient.mrn.ilike(pattern, escape="\\"),
-        Patient.family_name.ilike(pattern, escape="\\"),
-        Patient.given_name.ilike(pattern, escape="\\"),
-        full_name.ilike(pattern, escape="\\"),
-        (Patient.family_name + ", " + Patient.given_name).ilike(pattern, escape="\\"),
-    )
+    """Patients whose name ("Given Family", "Family, Given") or MRN contains `text`, ignoring
+    case (Unicode-aware) and surrounding spaces; LIKE wildcards in `text` are literal.
+
+    The single search predicate of both worklists and the patient finder (see
+    `_patient_id_matches`)."""
+    return _patient_id_matches(Patient.id, text)
+
+
+def _patient_id_matches(patient_id: Any, text: str) -> Any:
+    """`patient_id` (a column holding a patient id) belongs to a patient matching `text`.
+
+    SQLite: three or more characters go through the trigram index (a phrase query: the text's
+    trigrams, adjacent, which is exactly "contains"); shorter ones scan the patients, with
+    SQLite's own LIKE when the text is ASCII (it folds A-Z only, which is then enough) and the
+    app's Unicode lower() otherwise. PostgreSQL and others: ILIKE on the indexed text.
+    """
+    needle = text.strip().replace("\n", " ")
+    pattern = _like_pattern(needle)
+    if len(needle) >= TRIGRAM:
+        phrase = '"' + needle.replace('"', '""') + '"'
+        search_table = table(SEARCH_TABLE, column("rowid"))
+        sqlite: Any = patient_id.in_(
+            select(search_table.c.rowid).where(
+                literal_column(SEARCH_TABLE).op("MATCH")(bindparam(None, phrase, type_=String))
+            )
+        )
+    else:
+        if needle.isascii():
+            short = _search_text().like(pattern, escape="\\")
+        else:
+            short = func.lower(_search_text()).like(func.lower(pattern), escape="\\")
+        sqlite = (
+            short if patient_id is Patient.id else patient_id.in_(select(Patient.id).where(short))
+        )
+    other = _search_text("chr(10)").ilike(pattern, escape="\\")
+    if patient_id is not Patient.id:
+        other = patient_id.in_(select(Patient.id).where(other))
+    return _ByDialect(sqlite, other)
+
+
+@dataclass(frozen=True)
+class WorklistFilter:
+    """What the pathway worklist shows: the filters of its panel plus today's date."""
+
+    today: date
+    due_soon_days: int
+    search: str = ""
+    stage: str | None = None
+    status: DueStatus | None = None
+    include_closed: bool = False
+    # Issue 9: the screen sorts in SQL. "urgency" is the worklist's own order (see
+    # `worklist_query`); the others are WORKLIST_SORTS keys, ties broken by episode id.
+    sort: str = "urgency"
+    descending: bool = False
+
+
+# What a worklist column header sorts by, besides the urgency order (stored keys: the
+# indication and stage sort by their key, which is close to their name in every template here).
+WORKLIST_SORTS: dict[str, tuple[Any, ...]] = {
+    "patient": (Patient.family_name, Patient.given_name),
+    "mrn": (Patient.mrn,),
+    "indication": (Episode.indication,),
+    "stage": (Episode.current_stage,),
+    "due": (Episode.attention_due_on.is_(None), Episode.attention_due_on),
+    "next_action": (Episode.next_action,),
+}
+
+
+# What a worklist row shows, as plain columns: loading whole ORM objects for a page cost more
+# than the query (issue 9). Rows are named tuples with these names.
+WORKLIST_COLUMNS: tuple[Any, ...] = (
+    Episode.id,
+    Episode.patient_id,
+    Patient.family_name,
+    Patient.given_name,
+    Patient.mrn,
+    Episode.indication,
+    Episode.current_stage,
+    Episode.next_action,
+    Episode.next_due_on,
+    Episode.followup_due_on,
+    Episode.followup_action,
+    Episode.attention_due_on,
+    Episode.urgent_since,
+    Episode.urgent_summary,
+    Episode.open_complications,
+    Episode.complication_summary,
+    Episode.status,
+    Episode.outcome_summary,
+    Episode.outcome_flag,
+)
 
 
 def worklist_query(
@@ -114,45 +276,163 @@ def worklist_query(
     (``followup_due_on`` before today) or an unresolved red flag (``urgent_since``) is never
     hidden by the stage or status filter; urgent rows come first. ``include_closed`` adds the
     closed episodes (the "show closed" option), after the open ones.
+
+    This is the whole list in one statement; the screen pages through the same rows with
+    `worklist_count` and `worklist_page` (issue 9).
     """
+    where = WorklistFilter(today, due_soon_days, search, stage, status, include_closed)
     # Typed loosely: the row type parameters of Select differ between SQLAlchemy 2.0 and 2.1.
-    query: Any = select(Episode, Patient).join(Patient, Episode.patient_id == Patient.id)
+    query: Any = select(*WORKLIST_COLUMNS).join(Patient, Episode.patient_id == Patient.id)
     if not include_closed:
         query = query.where(Episode.status == "open")
-    if search.strip():
-        query = query.where(_patient_matches(search))
-    due = Episode.attention_due_on
-    always = and_(
-        Episode.status == "open",
-        or_(Episode.followup_due_on < today, Episode.urgent_since.is_not(None)),
-    )
-    if stage:
-        query = query.where(or_(Episode.current_stage == stage, always))
-    soon = today + timedelta(days=due_soon_days)
-    condition: Any = None
-    if status is DueStatus.OVERDUE:
-        condition = due < today
-    elif status is DueStatus.DUE_SOON:
-        condition = and_(due >= today, due <= soon)
-    elif status is DueStatus.ON_TRACK:
-        condition = due > soon
-    elif status is DueStatus.NO_DATE:
-        condition = due.is_(None)
-    if condition is not None:
-        query = query.where(or_(condition, always))
+    query = query.where(*_filters(where))
     return query.order_by(
         Episode.status != "open",
         Episode.urgent_since.is_(None),
-        due.is_(None),
-        due,
+        Episode.attention_due_on.is_(None),
+        Episode.attention_due_on,
         Patient.family_name,
         Episode.id,
     )
 
 
-def worklist(session: Session, query: Select[Any]) -> list[tuple[Episode, Patient]]:
-    rows: Any = session.execute(query)
-    return [(row[0], row[1]) for row in rows]
+def _filters(where: WorklistFilter) -> list[Any]:
+    """The search, stage and status conditions; a missed follow-up or a red flag on an open
+    episode passes the stage and status filters whatever they are."""
+    conditions: list[Any] = []
+    if where.search.strip():
+        # On the episode's patient_id, so counting needs no join to patients.
+        conditions.append(_patient_id_matches(Episode.patient_id, where.search))
+    always = and_(
+        Episode.status == "open",
+        or_(Episode.followup_due_on < where.today, Episode.urgent_since.is_not(None)),
+    )
+    if where.stage:
+        conditions.append(or_(Episode.current_stage == where.stage, always))
+    condition = _status_condition(where)
+    if condition is not None:
+        conditions.append(or_(condition, always))
+    return conditions
+
+
+def _status_condition(where: WorklistFilter) -> Any:
+    due = Episode.attention_due_on
+    today = where.today
+    soon = today + timedelta(days=where.due_soon_days)
+    if where.status is DueStatus.OVERDUE:
+        return due < today
+    if where.status is DueStatus.DUE_SOON:
+        return and_(due >= today, due <= soon)
+    if where.status is DueStatus.ON_TRACK:
+        return due > soon
+    if where.status is DueStatus.NO_DATE:
+        return due.is_(None)
+    return None
+
+
+_Part = tuple[tuple[Any, ...], tuple[Any, ...]]  # (conditions, ORDER BY keys)
+
+
+def _worklist_parts(where: WorklistFilter) -> list[_Part]:
+    """The worklist order split into parts an index can serve, in order.
+
+    One ORDER BY over "open first, urgent first, dated first, by date" starts with expressions,
+    so SQLite sorts every row to return the first hundred. Each part below fixes those leading
+    keys, so it reads ``ix_episodes_worklist`` (status, urgent_since, attention_due_on, ...) in
+    order, or sorts only its own set of rows, and stops after the page: urgent open episodes
+    (few); open ones with a date, by date; open ones without a date; then the closed ones when
+    shown. The same index holds the stage and status filter columns, so counting a part
+    reads the index alone.
+    """
+    conditions = tuple(_filters(where))
+    due = Episode.attention_due_on
+    is_open = Episode.status == "open"
+    not_urgent = Episode.urgent_since.is_(None)
+    if where.sort in WORKLIST_SORTS:
+        # A column the user clicked: one query, the open/closed split kept first.
+        keys: list[Any] = [*WORKLIST_SORTS[where.sort], Episode.id]
+        if where.sort == "due":  # rows without a date last, whichever direction
+            keys = [keys[0], keys[1].desc() if where.descending else keys[1], Episode.id]
+        elif where.descending:
+            keys = [key.desc() for key in keys]
+        if where.include_closed:
+            return [(conditions, (Episode.status != "open", *keys))]
+        # Only open rows: no leading status key, so an index on the column can give the order.
+        return [((*conditions, is_open), tuple(keys))]
+    parts: list[_Part] = [
+        (
+            (*conditions, is_open, Episode.urgent_since.is_not(None)),
+            (due.is_(None), due, Patient.family_name, Episode.id),
+        ),
+        (
+            (*conditions, is_open, not_urgent, due.is_not(None)),
+            (due, Patient.family_name, Episode.id),
+        ),
+        ((*conditions, is_open, not_urgent, due.is_(None)), (Patient.family_name, Episode.id)),
+    ]
+    if where.include_closed:
+        parts.append(
+            (
+                (*conditions, Episode.status != "open"),
+                (not_urgent, due.is_(None), due, Patient.family_name, Episode.id),
+            )
+        )
+    if where.descending:  # least urgent first: the same parts backwards, each reversed
+        parts = [(found, tuple(k.desc() for k in keys)) for found, keys in parts[::-1]]
+    return parts
+
+
+def _part_rows(part: _Part) -> Any:
+    found, keys = part
+    return (
+        select(*WORKLIST_COLUMNS)
+        .join(Patient, Episode.patient_id == Patient.id)
+        .where(*found)
+        .order_by(*keys)
+    )
+
+
+def _part_count(session: Session, part: _Part) -> int:
+    # Episodes only: the conditions never need the patient (see _filters).
+    return int(session.scalar(select(func.count()).select_from(Episode).where(*part[0])) or 0)
+
+
+def worklist_count(session: Session, where: WorklistFilter) -> int:
+    """How many rows the worklist has with these filters: one count over the index (the parts
+    split exactly these rows)."""
+    scope: tuple[Any, ...] = ()
+    if not where.include_closed:
+        # With a search, the matching patients' episodes are few: read them through the
+        # patient_id index. "status = 'open'" as is would make SQLite walk every open episode
+        # in ix_episodes_worklist instead, so it is written as an expression no index serves.
+        status = func.coalesce(Episode.status, "") if where.search.strip() else Episode.status
+        scope = (status == "open",)
+    query = select(func.count()).select_from(Episode).where(*_filters(where), *scope)
+    return int(session.scalar(query) or 0)
+
+
+def worklist_page(session: Session, where: WorklistFilter, offset: int, limit: int) -> list[Any]:
+    """Rows ``offset`` to ``offset + limit`` of the worklist, in its order (see
+    `worklist_query`): each part is asked only for what falls in the window."""
+    rows: list[Any] = []
+    skip = offset
+    for part in _worklist_parts(where):
+        if len(rows) >= limit:
+            break
+        if skip:
+            size = _part_count(session, part)
+            if skip >= size:
+                skip -= size
+                continue
+        found: Any = session.execute(_part_rows(part).offset(skip).limit(limit - len(rows)))
+        rows.extend(found)
+        skip = 0
+    return rows
+
+
+def worklist(session: Session, query: Select[Any]) -> Sequence[Any]:
+    """The rows of `worklist_query`: named tuples of WORKLIST_COLUMNS."""
+    return session.execute(query).all()
 
 
 def episode_with_milestones(session: Session, episode_id: int) -> Episode:
@@ -167,13 +447,22 @@ def episode_with_milestones(session: Session, episode_id: int) -> Episode:
     return episode
 
 
-def episode_history(session: Session, episode_id: int) -> Sequence[AuditEntry]:
+def episode_history(session: Session, episode_id: int) -> Sequence[Any]:
+    """The episode's audit entries, newest first: rows of the columns the history shows (not
+    whole entries with their hash chain: an episode with ten years of refills has hundreds)."""
     query = (
-        select(AuditEntry)
+        select(
+            AuditEntry.at,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.entity,
+            AuditEntry.entity_id,
+            AuditEntry.detail,
+        )
         .where(AuditEntry.episode_id == episode_id)
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     )
-    return session.scalars(query).all()
+    return session.execute(query).all()
 
 
 def count_open_episodes(session: Session) -> int:

@@ -7,9 +7,12 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QSortFilterProxyModel,
+    QObject,
+    QRunnable,
     Qt,
+    QThreadPool,
     QTimer,
+    Signal,
     Slot,
 )
 from PySide6.QtGui import QColor
@@ -29,7 +32,13 @@ from PySide6.QtWidgets import (
 
 from pathway_app.domain.progress import URGENCY, DueStatus
 from pathway_app.services.context import ServiceContext
-from pathway_app.services.views import WorklistRow, worklist
+from pathway_app.services.views import (
+    WorklistFilter,
+    WorklistPage,
+    WorklistRow,
+    worklist_filter,
+    worklist_page,
+)
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import (
     STATUS_COLOURS,
@@ -39,12 +48,28 @@ from pathway_app.ui.common import (
     status_text,
     tr,
 )
-from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, RowTableModel
+from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, PagedRowModel, RowSource
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
 
 MAX_COLUMN_WIDTH = 170
+# Issue 9: a search starts at the next turn of the event loop (keys queued together, as from a
+# paste or automation, make one search) and runs on a worker thread (a trigram-indexed query:
+# tens of ms at 100,000 episodes), so the rows follow the last keystroke well within 100 ms
+# and no keystroke waits for the database; a newer search makes older answers stale.
+SEARCH_DELAY_MS = 0
+# One or two characters cannot use the trigram index (each such search scans the patients,
+# hundreds of ms at 100,000), so they wait for a pause in the typing instead of starting a scan
+# a keystroke before the third character arrives.
+SHORT_SEARCH_DELAY_MS = 400
+SHORT_SEARCH = 3
+# The first rows a search reads (a few screens); scrolling reads on, a page at a time.
+SEARCH_FIRST_ROWS = 100
+# Rows kept loaded across a refresh so the selection and scroll position usually survive it.
+KEEP_LOADED_ROWS = 400
+# Columns are sized from about a screenful of rows: each refresh reads these cells once more.
+FIT_ROWS = 30
 
 
 class Column(IntEnum):
@@ -118,11 +143,37 @@ def alerts_text(row: WorklistRow, *, full: bool = False) -> str:
     return " · ".join(parts)
 
 
-class WorklistModel(RowTableModel):
-    """Rows of `WorklistRow`; the database does the filtering, the proxy the sorting."""
+# Header columns the database can sort by (issue 9: the model pages, so sorting is in SQL).
+SORT_KEYS: dict[Column, str] = {
+    Column.PATIENT: "patient",
+    Column.MRN: "mrn",
+    Column.INDICATION: "indication",
+    Column.STAGE: "stage",
+    Column.NEXT_ACTION: "next_action",
+    Column.DUE: "due",
+    Column.STATUS: "urgency",
+}
+
+
+class WorklistModel(PagedRowModel):
+    """Rows of `WorklistRow`, read a page at a time; the database filters and sorts."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__({int(c): text for c, text in _headers().items()}, parent)
+        super().__init__(
+            {int(c): text for c, text in _headers().items()},
+            parent,
+            sortable_columns=frozenset(int(c) for c in SORT_KEYS),
+        )
+        self.sort_column = int(Column.STATUS)
+
+    def show_page(self, source: RowSource, rows: tuple[WorklistRow, ...], total: int) -> None:
+        """Show a first page read elsewhere (by the search worker) with its source for the
+        pages after it: the GUI thread only swaps the rows in."""
+        self.beginResetModel()
+        self._source = source
+        self._rows = list(rows)
+        self._total = max(total, len(rows))
+        self.endResetModel()
 
     def row_at(self, row: int) -> WorklistRow:
         return super().row_at(row)
@@ -228,13 +279,14 @@ class WorklistPanel(EpisodeTablePanel):
             self.status_filter.addItem(status_text(status), status.value)
 
         self.model = WorklistModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
         self.table = named(QTableView(), names.WORKLIST_TABLE, self.tr("Worklist"))
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
+        # Issue 9: a header click asks the model to sort, which asks us for rows in that order.
+        self.model.sort_requested.connect(self._sort_changed)
+        self._blocking_sort = True  # the initial sort indicator below needs no query
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder)
+        self._blocking_sort = False
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -254,11 +306,19 @@ class WorklistPanel(EpisodeTablePanel):
         )
         self.open_button.clicked.connect(self.open_selected)
 
+        # Issue 9: typing searches on a worker thread; `_generation` discards stale answers.
+        self._generation = 0
+        # What the rows shown were read with (automation and the benchmark wait on its search).
+        self.shown_filter = worklist_filter(ctx)
+        self._pool = QThreadPool(self)
+        # A stale search may still be finishing on one thread when the newest starts.
+        self._pool.setMaxThreadCount(3)
+        self._pending: set[_SearchJob] = set()
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
-        self._debounce.setInterval(250)
-        self._debounce.timeout.connect(self.reload)
-        self.search.textChanged.connect(self._debounce.start)
+        self._debounce.setInterval(SEARCH_DELAY_MS)
+        self._debounce.timeout.connect(self._search_in_background)
+        self.search.textChanged.connect(self._search_changed)
         self.search.returnPressed.connect(self.reload)
         self.stage_filter.currentIndexChanged.connect(self.reload)
         self.status_filter.currentIndexChanged.connect(self.reload)
@@ -303,20 +363,96 @@ class WorklistPanel(EpisodeTablePanel):
         ):
             QWidget.setTabOrder(first, second)
 
-    @Slot()
-    def reload(self) -> None:
-        """Query the database with the current filters, keeping the selected episode selected."""
-        self._debounce.stop()
-        selected = self.selected_episode_id()
+    def current_filter(self) -> WorklistFilter:
+        """The filters and sort the panel shows now, with today's date."""
         status = self.status_filter.currentData()
-        rows = worklist(
+        order = self.model.sort_order
+        return worklist_filter(
             self._ctx,
             search=self.search.text(),
             stage=self.stage_filter.currentData(),
             status=DueStatus(status) if status else None,
             include_closed=self.show_closed.isChecked(),
+            sort=SORT_KEYS.get(Column(self.model.sort_column), "urgency"),
+            descending=order == Qt.SortOrder.DescendingOrder,
         )
-        self.model.set_rows(rows)
+
+    def _source(self, where: WorklistFilter) -> RowSource:
+        ctx = self._ctx
+
+        def count() -> int:
+            return worklist_page(ctx, where, limit=0).total
+
+        def fetch(offset: int, limit: int) -> tuple[WorklistRow, ...]:
+            return worklist_page(ctx, where, offset=offset, limit=limit, with_total=False).rows
+
+        return RowSource(count=count, fetch=fetch)
+
+    @Slot()
+    def reload(self) -> None:
+        """Query the database with the current filters, keeping the selected episode selected.
+
+        Synchronous (automation and the refresh call it, then read the rows): one count and
+        the first page, whatever the clinic's size. Any search still running is discarded."""
+        self._debounce.stop()
+        self._generation += 1
+        selected = self.selected_episode_id()
+        keep = min(self.model.rowCount(), KEEP_LOADED_ROWS)
+        where = self.current_filter()
+        total = self.model.set_source(self._source(where), minimum_rows=keep)
+        self._rows_shown(where, total, selected)
+
+    @Slot(int, Qt.SortOrder)
+    def _sort_changed(self, _column: int, _order: Qt.SortOrder) -> None:
+        if not self._blocking_sort:
+            self.reload()
+
+    @Slot(str)
+    def _search_changed(self, text: str) -> None:
+        short = 0 < len(text.strip()) < SHORT_SEARCH
+        self._debounce.start(SHORT_SEARCH_DELAY_MS if short else SEARCH_DELAY_MS)
+
+    @Slot()
+    def _search_in_background(self) -> None:
+        """Read the first page and the count for the search box's text on a worker thread;
+        the answer comes back to `_search_done` (on this thread) unless something newer ran."""
+        self._generation += 1
+        # Searches still queued are stale: take them back unstarted (a running one finishes
+        # and is kept until its answer arrives, then ignored).
+        self._pending = {job for job in self._pending if not self._pool.tryTake(job)}
+        where = self.current_filter()
+        job = _SearchJob(self._ctx, where, self._generation, SEARCH_FIRST_ROWS)
+        job.signals.done.connect(self._search_done)
+        self._pending.add(job)
+        self._pool.start(job)
+
+    @Slot(object)
+    def _search_done(self, job: _SearchJob) -> None:
+        self._pending.discard(job)
+        if job.generation != self._generation:
+            return  # the user typed on, or the filters changed, meanwhile
+        if job.error is not None:
+            self.reload()  # the same query on this thread: any error reaches the error hook
+            return
+        assert job.page is not None
+        selected = self.selected_episode_id()
+        self.model.show_page(self._source(job.where), job.page.rows, job.page.total)
+        # Column widths stay as they are while typing (no jumping; fewer cells read here).
+        self._rows_shown(job.where, job.page.total, selected, fit=False)
+
+    def _rows_shown(
+        self, where: WorklistFilter, total: int, selected: int | None, *, fit: bool = True
+    ) -> None:
+        """Size the columns from the first rows, count, and re-select after new rows."""
+        self.shown_filter = where
+        if fit:
+            self._fit_columns()
+        self.count_label.setText(self.tr("%n episode(s) shown", "", total))
+        if selected is not None:
+            self.select_episode(selected)
+        self.rows_loaded.emit(total)
+
+    def _fit_columns(self) -> None:
         for column in (
             Column.PATIENT,
             Column.MRN,
@@ -327,7 +463,7 @@ class WorklistPanel(EpisodeTablePanel):
             Column.ALERTS,
             Column.OUTCOME,  # issue 10
         ):
-            fit_column(self.table, column)  # issue 9: from the first rows only
+            fit_column(self.table, column, FIT_ROWS)  # issue 9: from the first rows only
             # Long indications are cut with an ellipsis so the next action keeps its room.
             self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_WIDTH))
         # Issue 6: the alerts stay compact (the tooltip has them in full) and the indication
@@ -339,7 +475,30 @@ class WorklistPanel(EpisodeTablePanel):
         if room < NEXT_ACTION_MIN_WIDTH:
             narrower = self.table.columnWidth(Column.INDICATION) - (NEXT_ACTION_MIN_WIDTH - room)
             self.table.setColumnWidth(Column.INDICATION, max(110, narrower))
-        self.count_label.setText(self.tr("%n episode(s) shown", "", len(rows)))
-        if selected is not None:
-            self.select_episode(selected)
-        self.rows_loaded.emit(len(rows))
+
+
+class _SearchSignals(QObject):
+    done = Signal(object)  # the finished _SearchJob
+
+
+class _SearchJob(QRunnable):
+    """One search's first page and count, read on a pool thread with its own session (the
+    engine's pool gives each thread its own connection)."""
+
+    def __init__(self, ctx: ServiceContext, where: WorklistFilter, generation: int, limit: int):
+        super().__init__()
+        self.setAutoDelete(False)  # the panel keeps it until its answer is handled
+        self.ctx = ctx
+        self.where = where
+        self.generation = generation
+        self.limit = limit
+        self.page: WorklistPage | None = None
+        self.error: Exception | None = None
+        self.signals = _SearchSignals()
+
+    def run(self) -> None:
+        try:
+            self.page = worklist_page(self.ctx, self.where, limit=self.limit)
+        except Exception as exc:  # reported on the GUI thread, by reload() running it again
+            self.error = exc
+        self.signals.done.emit(self)

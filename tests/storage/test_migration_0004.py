@@ -81,6 +81,8 @@ def _mine(diff: list) -> list:
     found = []
     for entry in diff:
         text = repr(entry)
+        if "ix_episodes_worklist" in text:
+            continue  # migration 0008's index (it covers 0004's columns too)
         if (
             any(table in text for table in NEW_TABLES)
             or any(column in text for column in NEW_EPISODE_COLUMNS)

@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from pathway_app.storage.orm import Base
+from pathway_app.storage.repository import is_compared_schema_object
 
 config = context.config
 
@@ -17,6 +18,7 @@ def _run(connection: object) -> None:
         target_metadata=Base.metadata,
         render_as_batch=True,  # SQLite can only ALTER by copying tables
         compare_type=True,
+        include_name=is_compared_schema_object,  # issue 9: the search index is no model
     )
     with context.begin_transaction():
         context.run_migrations()
