@@ -187,7 +187,20 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     try:
         if args.command == "verify":
             from pathway_app.storage.audit import verify_chain
+            from pathway_app.storage.database import integrity_problem
 
+            # Large files skip the whole-file check when the app opens them (issue 9); here
+            # every file gets it.
+            file = db.engine.url.database if db.engine.dialect.name == "sqlite" else None
+            problem = integrity_problem(Path(file)) if file else None
+            if problem is not None:
+                _say(
+                    f"{db.info.display_name} fails SQLite's integrity check ({problem}). "
+                    "Restore it from a backup and tell the clinic's IT contact."
+                )
+                return EXIT_DATABASE
+            if file:
+                print("Database file intact: SQLite's integrity check passes.")
             with db.reading() as session:
                 report = verify_chain(session)
             if report.ok:

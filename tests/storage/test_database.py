@@ -9,6 +9,8 @@ import random
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,8 +26,11 @@ from pathway_app.domain.records import PatientDraft
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.patients import register_patient
 from pathway_app.storage.database import (
+    MIGRATIONS_DIR,
+    OPEN_CHECK_VARIABLE,
     Database,
     DatabaseOpenError,
+    _revision_graph,
     head_revisions,
     open_database,
 )
@@ -315,3 +320,59 @@ def test_no_sidecar_files_left_after_close(tmp_path: Path) -> None:
         "tidy.sqlite3"
     ]
     assert os.path.getsize(path) > 0
+
+
+# --- Start-up cost (issue 9) -------------------------------------------------------------------
+
+
+def test_the_revision_graph_read_from_the_files_is_alembics() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    script = ScriptDirectory.from_config(config)
+    expected = {
+        revision.revision: tuple(revision._normalized_down_revisions)
+        for revision in script.walk_revisions()
+    }
+    assert _revision_graph() == expected
+    assert head_revisions() == tuple(sorted(script.get_heads()))
+
+
+def test_opening_a_current_database_does_not_import_alembic(closed_database: Path) -> None:
+    # Importing Alembic costs about 0.3 s of every start-up; it is needed only to migrate.
+    code = (
+        "import sys\n"
+        "from pathway_app.storage.database import open_database\n"
+        f"open_database({str(closed_database)!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def _damage_a_page_in_the_middle(path: Path) -> None:
+    """Overwrite the body of the last page (a table or index page, never the schema page)."""
+    size = path.stat().st_size
+    page = 4096
+    with path.open("r+b") as handle:
+        handle.seek(size - page + 8)
+        handle.write(bytes(random.Random(7).randrange(256) for _ in range(page - 8)))
+
+
+def test_a_large_file_skips_the_whole_file_check_on_open_and_verify_finds_the_damage(
+    closed_database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathway_app.cli import EXIT_DATABASE, main
+
+    _damage_a_page_in_the_middle(closed_database)
+    # Below the limit (every test file is): refused on open.
+    assert "integrity" in refused(closed_database) or "damaged" in refused(closed_database)
+    # Above it: the open is quick, and `verify` (run by IT on a schedule) reports the damage.
+    monkeypatch.setenv(OPEN_CHECK_VARIABLE, "0")
+    open_database(str(closed_database)).close()
+    assert main(["verify", "--db", str(closed_database)]) == EXIT_DATABASE
