@@ -49,6 +49,13 @@ MIGRATION_LOCK_KEY = 0x5057_4159_4D49_4752
 # A migration on a large clinic can take a while; the other workstations wait this long for it.
 MIGRATION_LOCK_TIMEOUT_MS = 10 * 60 * 1000
 CONNECT_TIMEOUT_S = 10
+TCP_LIVENESS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
 MINIMUM_POSTGRESQL = 13
 BUSY_MESSAGE = (
     "The database is busy: another window or program is writing to it. Nothing "
@@ -303,7 +310,12 @@ def _sqlstate(exc: DBAPIError) -> str:
 
 def _connection_lost(exc: DBAPIError) -> bool:
     state = _sqlstate(exc)
-    return bool(exc.connection_invalidated) or state.startswith("08") or state in _GONE_SQLSTATES
+    if exc.connection_invalidated or state.startswith("08") or state in _GONE_SQLSTATES:
+        return True
+    # A new connection the server refused or never answered (it is down, or the network is):
+    # psycopg raises OperationalError without a SQLSTATE.
+    driver = type(exc.orig).__module__.split(".")[0]
+    return isinstance(exc, OperationalError) and driver == "psycopg" and not state
 
 
 @contextmanager
@@ -492,6 +504,11 @@ def _create_engine(parsed: URL, display: str, busy_timeout_ms: int) -> Engine:
         }
         if "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+        # A network that drops silently is noticed in seconds, not after the kernel's
+        # minutes-long TCP time-outs (libpq's keepalive and user-timeout settings).
+        for name, value in TCP_LIVENESS.items():
+            if name not in parsed.query:
+                connect_args[name] = value
         # pre_ping: a connection the server or network dropped while the app sat idle is
         # replaced before use instead of failing the nurse's next action.
         return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)

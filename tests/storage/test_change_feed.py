@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from pathway_app.domain.errors import StorageError
+from pathway_app.domain.errors import ConnectionLost, StorageError
 from pathway_app.domain.records import PatientDraft
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.patients import register_patient
@@ -137,7 +137,8 @@ def test_a_server_that_refuses_connections_is_reported_and_nothing_is_saved(pg_p
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
                 {"n": name},
             )
-        with pytest.raises(StorageError, match="Nothing was saved"):
+        # A refused new connection is a lost connection (the banner retries), not a bare error.
+        with pytest.raises(ConnectionLost, match="Nothing was saved"):
             register_patient(
                 ctx_factory(writer), PatientDraft("PG-3", "Berg", "Ola", date(1970, 1, 1))
             )
