@@ -439,11 +439,17 @@ _FOLLOWUP_STATE = {
 }
 
 
-def episode_timeline(ctx: ServiceContext, episode_id: int) -> Timeline:
+def episode_timeline(
+    ctx: ServiceContext, episode_id: int, follow: FollowUpView | None = None
+) -> Timeline:
     """Every milestone, stay event, complication, red flag, follow-up item and refill of the
-    episode on one axis, past and future, sorted by day (lane order on ties)."""
+    episode on one axis, past and future, sorted by day (lane order on ties).
+
+    ``follow``: the episode's `followup_view`, when the caller has it already (the overview
+    shows it too), so it is not read twice."""
     today = ctx.today()
-    follow = followup_view(ctx, episode_id)
+    if follow is None or follow.episode_id != episode_id:
+        follow = followup_view(ctx, episode_id)
     stay = stay_view(ctx, episode_id)
     events: list[TimelineEvent] = []
     with ctx.db.reading() as session:

@@ -556,8 +556,11 @@ def pump_view(ctx: ServiceContext, episode_id: int) -> PumpView | None:
         pump = rq.active_pump(session, episode_id)
         if pump is None:
             return None
-        in_force = list(rq.current_fills(session, pump.id))
-        history = [_fill_view(f) for f in rq.all_fills(session, pump.id)]
+        # One read of the fills: the history is newest first, so the fills in force are its
+        # uncorrected rows reversed — the same rows and order as `rq.current_fills`.
+        rows = rq.all_fills(session, pump.id)
+        in_force = [f for f in reversed(rows) if f.superseded_by_id is None]
+        history = [_fill_view(f) for f in rows]
         latest = next((f for f in history if f.in_force), None)
         level = None
         if pump.refill_due_on is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,7 +42,12 @@ from pathway_app.ui.prompts import show_problem
 
 
 class EpisodePage(QWidget):
-    """Base of the episode's extra tabs: `load` shows an episode, `changed` reports a write."""
+    """Base of the episode's extra tabs: `load` shows an episode, `changed` reports a write.
+
+    `load` fills the page's widgets before it returns (code may read them right after). The
+    episode view calls it only for the tab that is shown, and for any other tab when it is first
+    shown (issue 9: opening a ten-year episode must not build seven pages nobody looks at).
+    """
 
     changed = Signal(int)
 
@@ -70,9 +75,10 @@ def _milestone_state_text(m: MilestoneView) -> str:
     return status_text(m.status) if m.status else tr("Episode", "Planned")
 
 
-def _history_text(entry: HistoryEntry) -> str:
-    when = format_datetime(entry.at)
-    action = {
+def _history_actions() -> dict[str, str]:
+    """The words for each audit action, translated once per history shown (not once per row:
+    a ten-year episode has hundreds of entries)."""
+    return {
         "episode.opened": tr("Episode", "opened the episode"),
         "milestone.done": tr("Episode", "marked done"),
         "milestone.skipped": tr("Episode", "skipped"),
@@ -124,7 +130,14 @@ def _history_text(entry: HistoryEntry) -> str:
         "procedure.saved": tr("Episode", "recorded the procedure"),
         "procedure.pump_recorded": tr("Episode", "recorded the pump from the procedure"),
         "procedure.event": tr("Episode", "noted an intra-operative event"),
-    }.get(entry.action, entry.action)
+    }
+
+
+def _history_text(entry: HistoryEntry, actions: dict[str, str] | None = None) -> str:
+    when = format_datetime(entry.at)
+    action = (actions if actions is not None else _history_actions()).get(
+        entry.action, entry.action
+    )
     text = f"{when} — {entry.actor} {action}"
     if entry.milestone:
         text += f" “{entry.milestone}”"
@@ -251,6 +264,11 @@ class EpisodeViewWidget(QWidget):
         self.pathway_tab = pathway
         self._pages: list[EpisodePage] = []
         self._first_page: EpisodePage | None = None  # issue 6: shown first on open
+        # Pages not yet loaded with the open episode (or with its latest state); each is loaded
+        # when its tab is shown, so an open costs only the visible page.
+        self._stale: list[EpisodePage] = []
+        self._shown_id: int | None = None  # the episode the loaded pages show
+        self.tabs.currentChanged.connect(self._load_current_page)
 
         self.stack.addWidget(self.empty)
         self.stack.addWidget(page)
@@ -274,7 +292,8 @@ class EpisodeViewWidget(QWidget):
     def add_page(self, page: EpisodePage, title: str, *, first: bool = False) -> None:
         """Add a tab that shows one part of the open episode (refills, preparation…).
 
-        The page is loaded whenever an episode is shown; when it changes something it emits
+        The page is loaded when an episode is shown while its tab is current, else when its tab
+        is next shown (`ensure_loaded` loads it at once); when it changes something it emits
         `changed(episode_id)` and the header, the pathway and the worklist follow. ``first``
         (issue 6: the overview) puts it before the Pathway tab and selects it whenever an
         episode is opened.
@@ -353,15 +372,46 @@ class EpisodeViewWidget(QWidget):
             self.select_milestone(milestone_id)
 
         self.history.clear()
-        for entry in ep.history:
-            self.history.addItem(_history_text(entry))
-        for page in self._pages:
-            page.load(ep.id)
+        actions = _history_actions()
+        self.history.addItems([_history_text(entry, actions) for entry in ep.history])
+        if keep_selection and self._shown_id == ep.id:
+            # A refresh of the same episode (after a write, Refresh, another workstation's
+            # change): the pages already showing it are reloaded, so none shows an out-of-date
+            # state of the open episode; the others are still loaded when first shown.
+            for page in self._pages:
+                if page not in self._stale:
+                    page.load(ep.id)
+        else:
+            self._stale = list(self._pages)
+        self._shown_id = ep.id
         if not keep_selection and self._first_page is not None:
-            self.tabs.setCurrentWidget(self._first_page)
+            self.tabs.setCurrentWidget(self._first_page)  # loads it (currentChanged)
+        self._load_current_page()
+
+    def ensure_loaded(self, page: EpisodePage) -> None:
+        """Load `page` with the open episode now if it has not been since the episode was shown
+        (for code that reads a page's widgets without showing its tab)."""
+        if page in self._stale and self._episode is not None:
+            self._stale.remove(page)
+            page.load(self._episode.id)
+
+    def is_loaded(self, page: EpisodePage) -> bool:
+        """Whether `page` shows the open episode as of the last `show_episode`."""
+        return self._episode is not None and page in self._pages and page not in self._stale
+
+    @Slot()
+    def _load_current_page(self) -> None:
+        page = self.tabs.currentWidget()
+        if isinstance(page, EpisodePage) and page in self._stale:
+            self.ensure_loaded(page)
+            # The tab is already on screen (currentChanged comes after the switch): lay the
+            # loaded page out now, so no frame shows it with its previous layout.
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
 
     def clear(self) -> None:
         self._episode = None
+        self._shown_id = None
+        self._stale = list(self._pages)
         self.stack.setCurrentIndex(0)
 
     def _selected_stage_key(self) -> str | None:

@@ -93,6 +93,10 @@ class OutcomesPage(EpisodePage):
         self.trend.setStyleSheet(TREND_STYLE)
         for label in (self.summary, self.flag, self.trend):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Empty until `load` says otherwise; the page is loaded only when its tab is first shown
+        # (issue 9), and empty labels must not make the episode view taller meanwhile.
+        self.flag.setVisible(False)
+        self.trend.setVisible(False)
         self.chart = OutcomeChart()
         self.table = named(
             QTableWidget(0, len(self.HEADERS)), names.OUTCOME_TABLE, self.tr("Outcome entries")

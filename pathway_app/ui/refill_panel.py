@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QLocale, Qt, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -30,31 +30,58 @@ from pathway_app.ui.reservoir_chart import ReservoirChart
 FILL_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def fill_text(fill: FillView) -> str:
+class _FillWords:
+    """The translated pieces of a fill's line and one QLocale, made once per history shown
+    rather than once per row: a ten-year pump has well over a hundred fills (issue 9)."""
+
+    def __init__(self) -> None:
+        self.locale = QLocale()
+        self.point = self.locale.decimalPoint()
+        self.initial = tr("Refills", "Initial fill")
+        self.refill = tr("Refills", "Refill")
+        self.filled = tr("Refills", "+%1 mL %2 %3 %4 → %5 mL")
+        self.aspirated = tr(
+            "Refills", "; aspirated %1 mL (expected %2, discrepancy %3 mL, flow %4 %)"
+        )
+        self.flagged = tr("Refills", " ⚠ FLAGGED: %1")
+        self.checked = tr("Refills", " · %1 / %2")
+        self.correction = tr("Refills", " · correction: %1")
+        self.corrected = tr("Refills", "[corrected] ")
+
+    def number(self, value: float | None, digits: int = 2) -> str:
+        """As `refill_worklist.number` (the local way, no trailing zeros), with one locale."""
+        if value is None:
+            return "—"
+        text = self.locale.toString(float(value), "f", digits)
+        if self.point in text:
+            text = text.rstrip("0").rstrip(self.point)
+        return text
+
+
+def fill_text(fill: FillView, words: _FillWords | None = None) -> str:
     """One line of the fill history, with the reconciliation and any correction."""
-    kind = tr("Refills", "Initial fill") if fill.kind == "initial" else tr("Refills", "Refill")
-    text = f"{format_datetime(fill.filled_at)} — {kind}: " + tr(
-        "Refills", "+%1 mL %2 %3 %4 → %5 mL"
-    ).replace("%1", number(fill.added_ml)).replace("%2", fill.drug_name).replace(
-        "%3", number(fill.concentration, 3)
-    ).replace("%4", fill.concentration_unit).replace("%5", number(fill.volume_after_ml))
+    w = words or _FillWords()
+    number = w.number
+    kind = w.initial if fill.kind == "initial" else w.refill
+    text = f"{format_datetime(fill.filled_at)} — {kind}: " + w.filled.replace(
+        "%1", number(fill.added_ml)
+    ).replace("%2", fill.drug_name).replace("%3", number(fill.concentration, 3)).replace(
+        "%4", fill.concentration_unit
+    ).replace("%5", number(fill.volume_after_ml))
     if fill.aspirated_ml is not None:
         text += (
-            tr("Refills", "; aspirated %1 mL (expected %2, discrepancy %3 mL, flow %4 %)")
-            .replace("%1", number(fill.aspirated_ml))
+            w.aspirated.replace("%1", number(fill.aspirated_ml))
             .replace("%2", number(fill.expected_residual_ml))
             .replace("%3", number(fill.discrepancy_ml))
             .replace("%4", number(fill.flow_error_pct, 1))
         )
     if fill.flagged:
-        text += tr("Refills", " ⚠ FLAGGED: %1").replace("%1", fill.explanation or "—")
-    text += (
-        tr("Refills", " · %1 / %2").replace("%1", fill.operator).replace("%2", fill.second_checker)
-    )
+        text += w.flagged.replace("%1", fill.explanation or "—")
+    text += w.checked.replace("%1", fill.operator).replace("%2", fill.second_checker)
     if fill.corrects_id is not None:
-        text += tr("Refills", " · correction: %1").replace("%1", fill.correction_reason)
+        text += w.correction.replace("%1", fill.correction_reason)
     if not fill.in_force:
-        text = tr("Refills", "[corrected] ") + text
+        text = w.corrected + text
     return text
 
 
@@ -236,8 +263,9 @@ class PumpRefillPanel(EpisodePage):
         # The engine's warnings already name any unverified input that set the date.
         notes = list(pump.warnings)
         self.warnings.setText("\n".join(f"⚠ {n}" for n in notes))
+        words = _FillWords()
         for fill in pump.fills:
-            item = QListWidgetItem(fill_text(fill))
+            item = QListWidgetItem(fill_text(fill, words))
             item.setData(FILL_ID_ROLE, fill.id)
             tips = [*fill.flag_reasons, *fill.warnings]
             if fill.notes:

@@ -4,6 +4,8 @@ complications and red flags, follow-up items and refills — on one vertical tim
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
@@ -53,17 +55,17 @@ LANE_COLOURS = {
 FILLED = {STATE_DONE, STATE_MISSED, STATE_URGENT, STATE_INFO, STATE_OVERDUE}
 
 
-def lane_text(lane: str) -> str:
+def _lane_words() -> dict[str, str]:
     return {
         LANE_MILESTONE: tr("Timeline", "Pathway"),
         LANE_STAY: tr("Timeline", "Stay"),
         LANE_COMPLICATION: tr("Timeline", "Complication"),
         LANE_FOLLOWUP: tr("Timeline", "Follow-up"),
         LANE_REFILL: tr("Timeline", "Refill"),
-    }.get(lane, lane)
+    }
 
 
-def state_text(state: str) -> str:
+def _state_words() -> dict[str, str]:
     return {
         STATE_DONE: tr("Timeline", "done"),
         STATE_PLANNED: tr("Timeline", "planned"),
@@ -73,22 +75,61 @@ def state_text(state: str) -> str:
         STATE_URGENT: tr("Timeline", "URGENT"),
         STATE_CANCELLED: tr("Timeline", "cancelled / skipped"),
         STATE_INFO: "",
-    }.get(state, state)
+    }
+
+
+def lane_text(lane: str) -> str:
+    return _lane_words().get(lane, lane)
+
+
+def state_text(state: str) -> str:
+    return _state_words().get(state, state)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One event's words, worked out once per timeline rather than on every paint."""
+
+    event: TimelineEvent
+    date: str
+    lane: str
+    state: str
+
+    @property
+    def text(self) -> str:
+        """The words of the row, as a screen reader or a tooltip says them."""
+        parts = [self.date, self.lane, self.event.title]
+        if self.state:
+            parts.append(self.state)
+        if self.event.detail:
+            parts.append(self.event.detail)
+        return " — ".join(parts)
+
+
+def _row(
+    event: TimelineEvent, lanes: dict[str, str] | None = None, states: dict[str, str] | None = None
+) -> _Row:
+    lanes = lanes if lanes is not None else _lane_words()
+    states = states if states is not None else _state_words()
+    return _Row(
+        event,
+        format_date(event.day),
+        lanes.get(event.lane, event.lane),
+        states.get(event.state, event.state),
+    )
 
 
 def event_text(event: TimelineEvent) -> str:
     """The words of one row, as a screen reader or a tooltip says them."""
-    parts = [format_date(event.day), lane_text(event.lane), event.title]
-    if state_text(event.state):
-        parts.append(state_text(event.state))
-    if event.detail:
-        parts.append(event.detail)
-    return " — ".join(parts)
+    return _row(event).text
 
 
 class TimelineChart(QWidget):
     """Paints a `Timeline`: one row per event, oldest at the top, a "today" line between the
-    past and the future, and a legend of the states."""
+    past and the future, and a legend of the states.
+
+    A ten-year episode has hundreds of rows inside a scroll area: a paint draws only the rows
+    in the exposed rectangle, from words worked out once in `set_timeline`."""
 
     ROW = 40
     TOP = 40
@@ -100,41 +141,44 @@ class TimelineChart(QWidget):
         super().__init__(parent)
         named(self, names.TIMELINE_CHART, self.tr("Episode timeline"))
         self._timeline: Timeline | None = None
+        self._rows: list[_Row | None] = []  # ``None`` where the today line goes
+        self._past_count = 0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumWidth(520)
 
     def set_timeline(self, timeline: Timeline | None) -> None:
         self._timeline = timeline
-        lines = [event_text(e) for e in timeline.events] if timeline else []
+        self._rows = []
+        if timeline is not None:
+            lanes, states = _lane_words(), _state_words()
+            past = [e for e in timeline.events if e.day <= timeline.today]
+            future = [e for e in timeline.events if e.day > timeline.today]
+            self._past_count = len(past)
+            self._rows = [_row(e, lanes, states) for e in past]
+            self._rows.append(None)
+            self._rows.extend(_row(e, lanes, states) for e in future)
+        lines = [row.text for row in self._rows if row is not None]
         self.setAccessibleDescription("\n".join(lines))
         self.setToolTip("")
         self.updateGeometry()
         self.setFixedHeight(self.sizeHint().height())
         self.update()
 
-    def _rows(self) -> list[TimelineEvent | None]:
-        """Events with ``None`` where the today line goes."""
-        if self._timeline is None:
-            return []
-        rows: list[TimelineEvent | None] = list(self._timeline.past)
-        rows.append(None)
-        rows.extend(self._timeline.future)
-        return rows
-
     def today_y(self) -> int:
         """Top of the "today" line's row, to scroll it into view."""
         if self._timeline is None:
             return 0
-        return self.TOP + len(self._timeline.past) * self.ROW
+        return self.TOP + self._past_count * self.ROW
 
     def sizeHint(self) -> QSize:
-        return QSize(720, self.TOP + max(1, len(self._rows())) * self.ROW + 16)
+        return QSize(720, self.TOP + max(1, len(self._rows)) * self.ROW + 16)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), QColor("#ffffff"))
+        exposed = event.rect()
+        painter.fillRect(exposed, QColor("#ffffff"))
         base = QFont(self.font())
         small = QFont(base)
         small.setPointSizeF(base.pointSizeF() * 0.9)
@@ -148,19 +192,24 @@ class TimelineChart(QWidget):
                 self.tr("Nothing recorded or planned yet."),
             )
             return
-        self._legend(painter, small)
-        rows = self._rows()
+        if exposed.top() < self.TOP:
+            self._legend(painter, small)
+        rows = self._rows
         axis_top = self.TOP + 4
         axis_bottom = self.TOP + len(rows) * self.ROW - 8
         painter.setPen(QPen(QColor("#adb5bd"), 2))
         painter.drawLine(self.AXIS_X, axis_top, self.AXIS_X, axis_bottom)
-        metrics = QFontMetrics(base)
-        for index, item in enumerate(rows):
+        fonts = _Fonts(base, small, bold)
+        # Only the rows that touch the exposed rectangle (the scroll area's visible part).
+        first = max(0, (exposed.top() - self.TOP) // self.ROW)
+        last = min(len(rows) - 1, (exposed.bottom() - self.TOP) // self.ROW)
+        for index in range(first, last + 1):
             y = self.TOP + index * self.ROW
+            item = rows[index]
             if item is None:
                 self._today(painter, y, bold)
                 continue
-            self._event(painter, item, y, base, small, bold, metrics)
+            self._event(painter, item, y, fonts)
         painter.end()
 
     def _legend(self, painter: QPainter, font: QFont) -> None:
@@ -207,26 +256,14 @@ class TimelineChart(QWidget):
         else:
             painter.drawEllipse(QRectF(x - 6, y - 6, 12, 12))
 
-    def _event(
-        self,
-        painter: QPainter,
-        item: TimelineEvent,
-        y: int,
-        base: QFont,
-        small: QFont,
-        bold: QFont,
-        metrics: QFontMetrics,
-    ) -> None:
+    def _event(self, painter: QPainter, row: _Row, y: int, fonts: _Fonts) -> None:
         assert self._timeline is not None
+        item = row.event
         middle = y + self.ROW // 2
         future = item.day > self._timeline.today
-        painter.setFont(base)
+        painter.setFont(fonts.base)
         painter.setPen(QColor("#212529") if not future else QColor("#495057"))
-        painter.drawText(
-            QRectF(8, y, self.DATE_W, self.ROW),
-            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-            format_date(item.day),
-        )
+        painter.drawText(QRectF(8, y, self.DATE_W, self.ROW), _RIGHT_MIDDLE, row.date)
         colour = STATE_COLOURS.get(item.state, QColor("#343a40"))
         self._marker(painter, self.AXIS_X, middle, item.state, colour)
         badge = QRectF(self.AXIS_X + 16, middle - 10, self.BADGE_W, 20)
@@ -234,39 +271,51 @@ class TimelineChart(QWidget):
         painter.setBrush(LANE_COLOURS.get(item.lane, QColor("#e9ecef")))
         painter.drawRoundedRect(badge, 4, 4)
         painter.setPen(QColor("#212529"))
-        painter.setFont(small)
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, lane_text(item.lane))
+        painter.setFont(fonts.small)
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, row.lane)
         x = badge.right() + 10
         room = self.width() - x - 8
-        words = state_text(item.state)
-        state_w = QFontMetrics(bold).horizontalAdvance(words) + 12 if words else 0
-        title_font = bold if item.state in (STATE_URGENT, STATE_MISSED) else base
-        painter.setFont(title_font)
+        words = row.state
+        state_w = fonts.bold_metrics.horizontalAdvance(words) + 12 if words else 0
+        strong = item.state in (STATE_URGENT, STATE_MISSED)
+        painter.setFont(fonts.bold if strong else fonts.base)
         painter.setPen(QColor("#212529"))
-        title = QFontMetrics(title_font).elidedText(
+        title = (fonts.bold_metrics if strong else fonts.base_metrics).elidedText(
             item.title, Qt.TextElideMode.ElideRight, int(room - state_w)
         )
         top_line = QRectF(x, y + 2, room - state_w, self.ROW / 2)
-        painter.drawText(top_line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, title)
+        painter.drawText(top_line, _LEFT_BOTTOM, title)
         if words:
-            painter.setFont(bold)
+            painter.setFont(fonts.bold)
             painter.setPen(colour)
             painter.drawText(
-                QRectF(x + room - state_w, y + 2, state_w, self.ROW / 2),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
-                words,
+                QRectF(x + room - state_w, y + 2, state_w, self.ROW / 2), _RIGHT_BOTTOM, words
             )
         if item.detail:
-            painter.setFont(small)
+            painter.setFont(fonts.small)
             painter.setPen(QColor("#495057"))
-            detail = QFontMetrics(small).elidedText(
+            detail = fonts.small_metrics.elidedText(
                 item.detail, Qt.TextElideMode.ElideRight, int(room)
             )
             painter.drawText(
-                QRectF(x, y + self.ROW / 2 + 1, room, self.ROW / 2 - 2),
-                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                detail,
+                QRectF(x, y + self.ROW / 2 + 1, room, self.ROW / 2 - 2), _LEFT_TOP, detail
             )
+
+
+_RIGHT_MIDDLE = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+_LEFT_BOTTOM = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom
+_RIGHT_BOTTOM = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom
+_LEFT_TOP = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+
+
+class _Fonts:
+    """The fonts of one paint and their metrics, made once per paint rather than per row."""
+
+    def __init__(self, base: QFont, small: QFont, bold: QFont) -> None:
+        self.base, self.small, self.bold = base, small, bold
+        self.base_metrics = QFontMetrics(base)
+        self.small_metrics = QFontMetrics(small)
+        self.bold_metrics = QFontMetrics(bold)
 
 
 class OverviewPage(EpisodePage):
@@ -295,9 +344,8 @@ class OverviewPage(EpisodePage):
         layout.addWidget(self.scroll_area, 1)
 
     def load(self, episode_id: int) -> None:
-        timeline = episode_timeline(self._ctx, episode_id)
-        self.chart.set_timeline(timeline)
         view = followup_view(self._ctx, episode_id)
+        self.chart.set_timeline(episode_timeline(self._ctx, episode_id, view))
         lines = []
         for flag in view.open_red_flags:
             lines.append(self.tr("⚠ URGENT — %1").replace("%1", flag.title))

@@ -68,6 +68,7 @@ def admitted_episode(ctx: ServiceContext, mrn: str = "UI-1", family: str = "Ward
 
 
 def worklist_row(window, episode_id: int) -> dict[Column, str] | None:
+    assert window.worklist.wait_until_idle()  # issue 9: filters read on a worker thread
     table = child(window, QTableView, names.WORKLIST_TABLE)
     model = table.model()
     for row in range(model.rowCount()):
@@ -151,6 +152,7 @@ def test_discharge_blocked_then_completed_plan_accepted_then_missed_on_the_workl
     assert "discharged" in status
 
     page = child(window, QWidget, names.FOLLOWUP_PAGE)
+    tabs.setCurrentWidget(page)  # a page is loaded when its tab is shown (issue 9)
     items = child(page, QTreeWidget, names.FOLLOWUP_ITEMS_TREE)
     assert items.topLevelItemCount() == 11
     assert items.topLevelItem(0).text(0) == "Wound check"

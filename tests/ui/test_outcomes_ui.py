@@ -194,6 +194,7 @@ def test_bad_input_is_refused_at_the_field(
     episode_id = make_episode(ctx)
     window = make_window(ctx)
     window.open_episode(episode_id)
+    window.episode_view.tabs.setCurrentWidget(window.outcomes_page)  # loads it (issue 9)
     seen: dict[str, str] = {}
 
     def fill(dialog: QWidget) -> None:
@@ -236,6 +237,7 @@ def test_alternatives_discussed_at_consent(ctx: ServiceContext, make_window, qtb
     episode_id = make_episode(ctx)
     window = make_window(ctx)
     window.open_episode(episode_id)
+    window.episode_view.tabs.setCurrentWidget(window.outcomes_page)  # loads it (issue 9)
     alternatives = window.findChild(QListWidget, names.OUTCOME_ALTERNATIVES_LIST)
     for row in range(alternatives.count()):
         if alternatives.item(row).data(Qt.ItemDataRole.UserRole) in {

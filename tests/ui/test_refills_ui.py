@@ -185,6 +185,7 @@ def test_the_window_lands_on_refills_and_records_through_the_episode_page(
         window.findChild(QPushButton, names.REFILL_WORKLIST_OPEN_BUTTON), Qt.MouseButton.LeftButton
     )
     page = window.findChild(PumpRefillPanel, names.PUMP_PANEL)
+    window.episode_view.tabs.setCurrentWidget(page)  # a page loads when shown (issue 9)
     assert page.pump is not None and page.pump.episode_id == first
 
     def fake_ask(ctx_, pump, parent=None, correcting=None):
