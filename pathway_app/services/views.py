@@ -12,7 +12,9 @@ from pathway_app.services.context import ServiceContext
 from pathway_app.storage import repository as repo
 
 # Re-exported: the worklist screen builds filters without importing storage.
+from pathway_app.storage.repository import WorklistCursor as WorklistCursor
 from pathway_app.storage.repository import WorklistFilter as WorklistFilter
+from pathway_app.storage.repository import worklist_order_indexed as worklist_order_indexed
 
 
 @dataclass(frozen=True)
@@ -160,10 +162,12 @@ def worklist(
 
 @dataclass(frozen=True)
 class WorklistPage:
-    """Some rows of the worklist and how many rows it has in all (issue 9)."""
+    """Some rows of the worklist and how many rows it has in all (issue 9). ``cursor`` is
+    where the page ended (None when empty): pass it as ``after`` for the next page."""
 
     rows: tuple[WorklistRow, ...]
     total: int
+    cursor: repo.WorklistCursor | None = None
 
 
 def worklist_page(
@@ -173,18 +177,20 @@ def worklist_page(
     offset: int = 0,
     limit: int = 100,
     with_total: bool = True,
+    after: repo.WorklistCursor | None = None,
 ) -> WorklistPage:
     """Rows ``offset`` to ``offset + limit`` of the worklist in its order (the same rows as
     `worklist`), read in one transaction with the total (-1 without ``with_total``).
 
-    Safe to call from a worker thread: the session, and so the connection, are its own."""
+    With ``after``, the previous page's ``cursor``, the page continues after that page's last
+    row through the index (the cost does not grow with the depth); it is ignored when it does
+    not end at ``offset``. Safe to call from a worker thread: the session is its own."""
     with ctx.db.reading() as session:
         total = repo.worklist_count(session, where) if with_total else -1
-        rows = tuple(
-            _worklist_row(ctx, row, where.today, where.due_soon_days)
-            for row in repo.worklist_page(session, where, offset, limit)
-        )
-    return WorklistPage(rows=rows, total=total)
+        found = repo.worklist_page(session, where, offset, limit, after)
+        rows = tuple(_worklist_row(ctx, row, where.today, where.due_soon_days) for row in found)
+    cursor = repo.worklist_cursor(found[-1], offset + len(found)) if found else None
+    return WorklistPage(rows=rows, total=total, cursor=cursor)
 
 
 def _worklist_row(ctx: ServiceContext, row: Any, today: date, soon: int) -> WorklistRow:

@@ -16,7 +16,9 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    false,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -229,10 +231,21 @@ WORKLIST_SORTS: dict[str, tuple[Any, ...]] = {
     "patient": (Patient.family_name, Patient.given_name),
     "mrn": (Patient.mrn,),
     "indication": (Episode.indication,),
-    "stage": (Episode.current_stage,),
+    # An episode without a stage last (SQLite and PostgreSQL would put NULL at opposite ends).
+    "stage": (Episode.current_stage.is_(None), Episode.current_stage),
     "due": (Episode.attention_due_on.is_(None), Episode.attention_due_on),
     "next_action": (Episode.next_action,),
 }
+# Sorts whose first key is "has no value": those rows stay last in both directions.
+NULLS_LAST_SORTS = frozenset({"due", "stage"})
+# Orders an index serves, so any page (continuing after the previous one) costs a few ms at
+# 100,000 episodes; the other column sorts sort every open episode for each page.
+INDEXED_SORTS = frozenset({"urgency", "mrn", "due"})
+
+
+def worklist_order_indexed(where: WorklistFilter) -> bool:
+    """Whether an index serves this worklist order (see `_worklist_parts`)."""
+    return where.sort in INDEXED_SORTS and not (where.include_closed and where.sort != "urgency")
 
 
 # What a worklist row shows, as plain columns: loading whole ORM objects for a page cost more
@@ -330,7 +343,13 @@ def _status_condition(where: WorklistFilter) -> Any:
     return None
 
 
-_Part = tuple[tuple[Any, ...], tuple[Any, ...]]  # (conditions, ORDER BY keys)
+# One ORDER BY key: the expression and whether it sorts descending.
+_Key = tuple[Any, bool]
+_Part = tuple[tuple[Any, ...], tuple[_Key, ...]]  # (conditions, ORDER BY keys)
+# Every page row carries the part it came from and its ORDER BY values under these names, so
+# the next page can continue right after it (keyset pagination) instead of skipping rows.
+PART_LABEL = "worklist_part"
+KEY_LABEL = "worklist_key_"
 
 
 def _worklist_parts(where: WorklistFilter) -> list[_Part]:
@@ -348,18 +367,32 @@ def _worklist_parts(where: WorklistFilter) -> list[_Part]:
     due = Episode.attention_due_on
     is_open = Episode.status == "open"
     not_urgent = Episode.urgent_since.is_(None)
+    down = where.descending
     if where.sort in WORKLIST_SORTS:
         # A column the user clicked: one query, the open/closed split kept first.
-        keys: list[Any] = [*WORKLIST_SORTS[where.sort], Episode.id]
-        if where.sort == "due":  # rows without a date last, whichever direction
-            keys = [keys[0], keys[1].desc() if where.descending else keys[1], Episode.id]
-        elif where.descending:
-            keys = [key.desc() for key in keys]
+        keys: list[_Key] = [(key, down) for key in (*WORKLIST_SORTS[where.sort], Episode.id)]
+        if where.sort in NULLS_LAST_SORTS:  # rows without a value last, whichever direction
+            keys[0] = (keys[0][0], False)
         if where.include_closed:
-            return [(conditions, (Episode.status != "open", *keys))]
+            return [(conditions, ((Episode.status != "open", False), *keys))]
+        if where.sort in NULLS_LAST_SORTS:
+            # Two parts, the rows with a value (by value) then those without: each part's
+            # order is then plain columns an index can serve (the due date:
+            # ix_episodes_status_attention_due_on), rather than an expression to sort by.
+            value = WORKLIST_SORTS[where.sort][1]
+            return [
+                ((*conditions, is_open, value.is_not(None)), ((value, down), (Episode.id, down))),
+                ((*conditions, is_open, value.is_(None)), ((Episode.id, down),)),
+            ]
         # Only open rows: no leading status key, so an index on the column can give the order.
+        if where.sort == "mrn":
+            # Walk the patients in MRN order (their unique index) and look up each one's
+            # episodes, stopping after the page, instead of sorting every open episode:
+            # "status = 'open'" as is would make SQLite start from ix_episodes_worklist, so it
+            # is written as an expression no index serves (the same rows).
+            is_open = func.coalesce(Episode.status, "") == "open"
         return [((*conditions, is_open), tuple(keys))]
-    parts: list[_Part] = [
+    parts: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = [
         (
             (*conditions, is_open, Episode.urgent_since.is_not(None)),
             (due.is_(None), due, Patient.family_name, Episode.id),
@@ -377,19 +410,78 @@ def _worklist_parts(where: WorklistFilter) -> list[_Part]:
                 (not_urgent, due.is_(None), due, Patient.family_name, Episode.id),
             )
         )
-    if where.descending:  # least urgent first: the same parts backwards, each reversed
-        parts = [(found, tuple(k.desc() for k in keys)) for found, keys in parts[::-1]]
-    return parts
+    if down:  # least urgent first: the same parts backwards, each reversed
+        parts = parts[::-1]
+    return [(found, tuple((key, down) for key in keys)) for found, keys in parts]
 
 
-def _part_rows(part: _Part) -> Any:
+def _part_rows(part: _Part, number: int = 0, after: Sequence[Any] | None = None) -> Any:
+    """The rows of part ``number`` in order, each with the part number and its ORDER BY values
+    (see `worklist_cursor`); with ``after``, only the rows after the row with those values."""
     found, keys = part
-    return (
-        select(*WORKLIST_COLUMNS)
+    query = (
+        select(
+            *WORKLIST_COLUMNS,
+            literal(number).label(PART_LABEL),
+            *(key.label(f"{KEY_LABEL}{n}") for n, (key, _down) in enumerate(keys)),
+        )
         .join(Patient, Episode.patient_id == Patient.id)
         .where(*found)
-        .order_by(*keys)
+        .order_by(*(key.desc() if down else key for key, down in keys))
     )
+    if after is not None:
+        query = query.where(*_after(keys, after))
+    return query
+
+
+def _after(keys: Sequence[_Key], values: Sequence[Any]) -> list[Any]:
+    """Conditions for "comes after the row whose ORDER BY values are ``values``".
+
+    Written out key by key ((k0 > v0) OR (k0 = v0 AND k1 > v1) ...), since the directions may
+    differ, with a plain bound on the first key so the index is read from that point on. A
+    NULL value has no rows after it within its own group: every NULL-able key here is preceded
+    by an "IS NULL" key, or sorts only one group of NULLs last (the stage)."""
+
+    def bound(key: Any, value: Any) -> Any:
+        # A parameter of the key's type (True/False from an "IS NULL" key compare as such).
+        return bindparam(None, value, type_=key.type)
+
+    def beyond(key: Any, down: bool, value: Any) -> Any:
+        if value is None:
+            return false()
+        return key < bound(key, value) if down else key > bound(key, value)
+
+    def same(key: Any, value: Any) -> Any:
+        return key.is_(None) if value is None else key == bound(key, value)
+
+    alternatives = []
+    for n, (key, down) in enumerate(keys):
+        equal = [same(k, v) for (k, _d), v in zip(keys[:n], values[:n], strict=True)]
+        alternatives.append(and_(*equal, beyond(key, down, values[n])))
+    conditions: list[Any] = [or_(*alternatives)]
+    first, down = keys[0]
+    if values[0] is not None:
+        start = bound(first, values[0])
+        conditions.append(first <= start if down else first >= start)
+    return conditions
+
+
+@dataclass(frozen=True)
+class WorklistCursor:
+    """Where a page of the worklist ended: the position just after its last row, the part that
+    row is in and its ORDER BY values. `worklist_page` continues from it when asked for the
+    rows at that position (the next page), whatever the depth."""
+
+    position: int
+    part: int
+    values: tuple[Any, ...]
+
+
+def worklist_cursor(row: Any, position: int) -> WorklistCursor:
+    """The cursor after ``row`` (a row `worklist_page` returned) at ``position``."""
+    fields = row._fields
+    values = tuple(row[n] for n, name in enumerate(fields) if name.startswith(KEY_LABEL))
+    return WorklistCursor(position, int(getattr(row, PART_LABEL)), values)
 
 
 def _part_count(session: Session, part: _Part) -> int:
@@ -411,12 +503,28 @@ def worklist_count(session: Session, where: WorklistFilter) -> int:
     return int(session.scalar(query) or 0)
 
 
-def worklist_page(session: Session, where: WorklistFilter, offset: int, limit: int) -> list[Any]:
+def worklist_page(
+    session: Session,
+    where: WorklistFilter,
+    offset: int,
+    limit: int,
+    after: WorklistCursor | None = None,
+) -> list[Any]:
     """Rows ``offset`` to ``offset + limit`` of the worklist, in its order (see
-    `worklist_query`): each part is asked only for what falls in the window."""
+    `worklist_query`): each part is asked only for what falls in the window.
+
+    With ``after`` (the `worklist_cursor` of the row just before ``offset``), the page
+    continues after that row through the index (keyset pagination): row 50,000 costs what
+    row 200 does. Without it, or when it is for another position, rows are skipped."""
     rows: list[Any] = []
     skip = offset
-    for part in _worklist_parts(where):
+    parts = _worklist_parts(where)
+    first = 0
+    values: Sequence[Any] | None = None
+    if after is not None and after.position == offset and 0 <= after.part < len(parts):
+        first, skip, values = after.part, 0, after.values
+    for number in range(first, len(parts)):
+        part = parts[number]
         if len(rows) >= limit:
             break
         if skip:
@@ -424,9 +532,9 @@ def worklist_page(session: Session, where: WorklistFilter, offset: int, limit: i
             if skip >= size:
                 skip -= size
                 continue
-        found: Any = session.execute(_part_rows(part).offset(skip).limit(limit - len(rows)))
-        rows.extend(found)
-        skip = 0
+        statement = _part_rows(part, number, values).offset(skip).limit(limit - len(rows))
+        rows.extend(session.execute(statement))
+        skip, values = 0, None
     return rows
 
 

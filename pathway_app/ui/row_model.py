@@ -21,7 +21,17 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtWidgets import QTableView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QWidget,
+)
+
+from pathway_app.ui.background_query import BackgroundQuery, search_delay_ms
+from pathway_app.ui.common import named
 
 Index = QModelIndex | QPersistentModelIndex
 # Every worklist row carries its episode id under this role (a documented automation API).
@@ -96,6 +106,10 @@ class RowSource:
     count: Callable[[], int]
     fetch: Callable[[int, int], Sequence[Any]]
     position: Callable[[int], int | None] | None = None
+    # True when a further page costs more than a frame (an order no index serves): scrolling
+    # then reads it on a worker thread and the rows appear when read. ``fetch`` must then be
+    # safe to call from another thread.
+    background: bool = False
 
 
 class PagedRowModel(RowTableModel):
@@ -116,8 +130,9 @@ class PagedRowModel(RowTableModel):
       order by are left out of `sortable_columns` and ignored.
     - `set_rows(rows)` still works: a fixed list (no source), as in `RowTableModel`.
 
-    Pages are addressed by offset, so a row written or removed by someone else between two
-    pages may shift what the next page starts with; every refresh (`reload`) starts over.
+    Pages are asked for by offset; both worklists' sources continue the page after the one
+    just read from its last row (keyset pagination: row 50,000 costs what row 200 does), and
+    skip rows only for a jump. Every refresh (`reload`) starts over.
     """
 
     sort_requested = Signal(int, Qt.SortOrder)
@@ -143,6 +158,10 @@ class PagedRowModel(RowTableModel):
         self.sort_order = Qt.SortOrder.AscendingOrder
         self._source: RowSource | None = None
         self._total = 0
+        # Further pages of a `RowSource.background` source: the reader, and where the page
+        # being read starts (None: none is being read).
+        self._page_reader: BackgroundQuery | None = None
+        self._reading_from: int | None = None
 
     @property
     def source(self) -> RowSource | None:
@@ -156,6 +175,7 @@ class PagedRowModel(RowTableModel):
         """Read from ``source`` from now on: reset, count, read the first page (or enough
         pages for ``minimum_rows``, e.g. to keep the user's scroll position). Returns the
         total."""
+        self._drop_page_read()
         self.beginResetModel()
         self._source = source
         self._total = max(0, int(source.count()))
@@ -170,6 +190,7 @@ class PagedRowModel(RowTableModel):
     def show_first_page(self, source: RowSource, rows: Sequence[Any], total: int) -> None:
         """Show a first page and its count read elsewhere (e.g. by a worker thread), with the
         source for the pages after it: the GUI thread only swaps the rows in."""
+        self._drop_page_read()
         self.beginResetModel()
         self._source = source
         self._rows = list(rows)
@@ -183,19 +204,37 @@ class PagedRowModel(RowTableModel):
         return self.set_source(self._source, minimum_rows=minimum_rows)
 
     def set_rows(self, rows: Sequence[Any]) -> None:
+        self._drop_page_read()
         self._source = None
         self._total = len(rows)
         super().set_rows(rows)
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and self._source is not None and len(self._rows) < self._total
+        return (
+            not parent.isValid()
+            and self._source is not None
+            and self._reading_from is None
+            and len(self._rows) < self._total
+        )
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
         if not self.canFetchMore(parent):
             return
-        assert self._source is not None
+        source = self._source
+        assert source is not None
         start = len(self._rows)
-        page = list(self._source.fetch(start, min(self.page_size, self._total - start)))
+        limit = min(self.page_size, self._total - start)
+        if source.background:
+            if self._page_reader is None:
+                self._page_reader = BackgroundQuery(self)
+                self._page_reader.finished.connect(self._page_read)
+                self._page_reader.failed.connect(self._page_failed)
+            self._reading_from = start
+            self._page_reader.start(lambda: (source, start, list(source.fetch(start, limit))))
+            return
+        self._append(start, list(source.fetch(start, limit)))
+
+    def _append(self, start: int, page: list[Any]) -> None:
         if not page:
             # Rows were removed since the count: stop offering more.
             self._total = start
@@ -204,12 +243,37 @@ class PagedRowModel(RowTableModel):
         self._rows.extend(page)
         self.endInsertRows()
 
+    @Slot(object)
+    def _page_read(self, answer: tuple[RowSource, int, list[Any]]) -> None:
+        source, start, page = answer
+        self._reading_from = None
+        if source is self._source and start == len(self._rows):
+            self._append(start, page)
+
+    @Slot(object)
+    def _page_failed(self, error: Exception) -> None:
+        self._reading_from = None
+        raise error  # on the GUI thread: the application's error hook reports it
+
+    def _drop_page_read(self) -> None:
+        """Whatever page is being read is not wanted any more (the rows were reset, or are
+        being read here at once)."""
+        if self._reading_from is not None:
+            assert self._page_reader is not None
+            self._page_reader.cancel()
+            self._reading_from = None
+
+    def reading_page(self) -> bool:
+        """True while a further page is being read on a worker thread."""
+        return self._reading_from is not None
+
     def load_through(self, row: int) -> bool:
         """Read pages until ``row`` is loaded; False when the result has fewer rows."""
         if row < len(self._rows):
             return True
         if self._source is None or row >= self._total:
             return False
+        self._drop_page_read()  # read here, in one go, instead
         start = len(self._rows)
         # One read for the whole gap, rounded up to a page.
         wanted = min(self._total - start, -(-(row + 1 - start) // self.page_size) * self.page_size)
@@ -263,6 +327,79 @@ class EpisodeTablePanel(QWidget):
     # The number of rows matching the filters (all of them, loaded or not).
     rows_loaded = Signal(int)
     table: QTableView
+    # Reads the count and first page off the GUI thread (issue 9): `_read_in_background`.
+    background: BackgroundQuery
+    search: QLineEdit
+
+    def reload(self) -> None:
+        """Count and read the first page now, on this thread (subclasses)."""
+        raise NotImplementedError
+
+    def _search_query(self) -> Callable[[], Any]:
+        """Read the widgets (GUI thread) and return the read for the search box's text, to
+        run on a worker thread; its answer goes to the ``on_read`` of `_read_in_background`."""
+        raise NotImplementedError
+
+    def _make_table(self, model: QAbstractTableModel, object_name: str, accessible: str) -> None:
+        """`table`: whole rows, one at a time, read-only, no row numbers; activating a row
+        (Enter, the platform's double- or single-click) opens its episode."""
+        self.table = named(QTableView(), object_name, accessible)
+        self.table.setModel(model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.activated.connect(self._open_index)
+
+    def _make_search(self, object_name: str, accessible: str, placeholder: str) -> None:
+        self.search = named(QLineEdit(), object_name, accessible)
+        self.search.setPlaceholderText(placeholder)
+        self.search.setClearButtonEnabled(True)
+
+    def _make_open_button(self, text: str, object_name: str, accessible: str) -> QPushButton:
+        button = named(QPushButton(text), object_name, accessible)
+        button.clicked.connect(self.open_selected)
+        return button
+
+    def _read_in_background(self, on_read: Callable[[Any], None]) -> None:
+        """Make `background`: typing searches on a worker thread (`_search_query`), a pause
+        first for one or two characters; ``on_read`` shows the newest answer; Enter reloads
+        at once; an error is raised again by `reload` here (it reaches the error hook)."""
+        self.background = BackgroundQuery(self)
+        self.background.finished.connect(on_read)
+        self.background.failed.connect(self._read_failed)
+        self.background.busy_changed.connect(self._show_busy)
+        self.search.textChanged.connect(self._search_changed)
+        self.search.returnPressed.connect(self.reload)
+
+    @Slot(str)
+    def _search_changed(self, text: str) -> None:
+        self.background.schedule(self._search_query, search_delay_ms(text))
+
+    @Slot(object)
+    def _read_failed(self, _error: Exception) -> None:
+        self.reload()  # the same query on this thread: any error reaches the error hook
+
+    @property
+    def busy(self) -> bool:
+        """True while the panel waits for rows from a worker thread (a search, a filter or a
+        sort just changed): the rows shown are not yet those of the current filters."""
+        return self.background.busy
+
+    def wait_until_idle(self, timeout_ms: int = 5000) -> bool:
+        """Run the event loop until the panel shows the rows of its current filters (or the
+        timeout); True when it does. For automation; ``rows_loaded`` is the signal."""
+        return self.background.wait(timeout_ms)
+
+    def _show_busy(self, busy: bool) -> None:
+        # The cue that rows are coming (the view keeps scrolling and answering meanwhile).
+        if busy:
+            self.table.viewport().setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.table.viewport().unsetCursor()
 
     def selected_episode_id(self) -> int | None:
         indexes = self.table.selectionModel().selectedRows()

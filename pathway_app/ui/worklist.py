@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import (
-    QObject,
-    QRunnable,
-    Qt,
-    QThreadPool,
-    QTimer,
-    Signal,
-    Slot,
-)
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -33,10 +23,12 @@ from PySide6.QtWidgets import (
 from pathway_app.domain.progress import URGENCY, DueStatus
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.views import (
+    WorklistCursor,
     WorklistFilter,
     WorklistPage,
     WorklistRow,
     worklist_filter,
+    worklist_order_indexed,
     worklist_page,
 )
 from pathway_app.ui import object_names as names
@@ -54,18 +46,11 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
 
 MAX_COLUMN_WIDTH = 170
-# Issue 9: a search starts at the next turn of the event loop (keys queued together, as from a
-# paste or automation, make one search) and runs on a worker thread (a trigram-indexed query:
-# tens of ms at 100,000 episodes), so the rows follow the last keystroke well within 100 ms
-# and no keystroke waits for the database; a newer search makes older answers stale.
-SEARCH_DELAY_MS = 0
-# One or two characters cannot use the trigram index (each such search scans the patients,
-# hundreds of ms at 100,000), so they wait for a pause in the typing instead of starting a scan
-# a keystroke before the third character arrives.
-SHORT_SEARCH_DELAY_MS = 400
-SHORT_SEARCH = 3
 # The first rows a search reads (a few screens); scrolling reads on, a page at a time.
 SEARCH_FIRST_ROWS = 100
+# Rows a scroll reads on the GUI thread: each page continues after the last row read (one index
+# range), and 100 rows keep it within a frame (~12 ms at 100,000 episodes; 200 took ~23 ms).
+SCROLL_PAGE_ROWS = 100
 # Rows kept loaded across a refresh so the selection and scroll position usually survive it.
 KEEP_LOADED_ROWS = 400
 # Columns are sized from about a screenful of rows: each refresh reads these cells once more.
@@ -162,18 +147,10 @@ class WorklistModel(PagedRowModel):
         super().__init__(
             {int(c): text for c, text in _headers().items()},
             parent,
+            page_size=SCROLL_PAGE_ROWS,
             sortable_columns=frozenset(int(c) for c in SORT_KEYS),
         )
         self.sort_column = int(Column.STATUS)
-
-    def show_page(self, source: RowSource, rows: tuple[WorklistRow, ...], total: int) -> None:
-        """Show a first page read elsewhere (by the search worker) with its source for the
-        pages after it: the GUI thread only swaps the rows in."""
-        self.beginResetModel()
-        self._source = source
-        self._rows = list(rows)
-        self._total = max(total, len(rows))
-        self.endResetModel()
 
     def row_at(self, row: int) -> WorklistRow:
         return super().row_at(row)
@@ -266,9 +243,11 @@ class WorklistPanel(EpisodeTablePanel):
         super().__init__(parent)
         self._ctx = ctx
         named(self, names.WORKLIST_PANEL, self.tr("Worklist"))
-        self.search = named(QLineEdit(), names.WORKLIST_SEARCH, self.tr("Search by name or MRN"))
-        self.search.setPlaceholderText(self.tr("Search name or MRN…"))
-        self.search.setClearButtonEnabled(True)
+        self._make_search(
+            names.WORKLIST_SEARCH,
+            self.tr("Search by name or MRN"),
+            self.tr("Search name or MRN…"),
+        )
         self.stage_filter = named(QComboBox(), names.WORKLIST_STAGE_FILTER, self.tr("Stage"))
         self.stage_filter.addItem(self.tr("All stages"), None)
         for stage in ctx.template.stages:
@@ -279,56 +258,36 @@ class WorklistPanel(EpisodeTablePanel):
             self.status_filter.addItem(status_text(status), status.value)
 
         self.model = WorklistModel(self)
-        self.table = named(QTableView(), names.WORKLIST_TABLE, self.tr("Worklist"))
-        self.table.setModel(self.model)
+        self._make_table(self.model, names.WORKLIST_TABLE, self.tr("Worklist"))
         # Issue 9: a header click asks the model to sort, which asks us for rows in that order.
         self.model.sort_requested.connect(self._sort_changed)
         self._blocking_sort = True  # the initial sort indicator below needs no query
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder)
         self._blocking_sort = False
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(Column.NEXT_ACTION, QHeaderView.ResizeMode.Stretch)
-        # activated covers Enter and the platform's double- or single-click to open.
-        self.table.activated.connect(self._open_index)
-        self.open_button = named(
-            QPushButton(self.tr("&Open episode")),
+        self.open_button = self._make_open_button(
+            self.tr("&Open episode"),
             names.WORKLIST_OPEN_BUTTON,
             self.tr("Open the selected episode"),
         )
-        self.open_button.clicked.connect(self.open_selected)
 
-        # Issue 9: typing searches on a worker thread; `_generation` discards stale answers.
-        self._generation = 0
+        # Issue 9: typing, the filters and header sorts read on a worker thread; only the
+        # newest answer is shown (`busy` until then).
         # What the rows shown were read with (automation and the benchmark wait on its search).
         self.shown_filter = worklist_filter(ctx)
-        self._pool = QThreadPool(self)
-        # A stale search may still be finishing on one thread when the newest starts.
-        self._pool.setMaxThreadCount(3)
-        self._pending: set[_SearchJob] = set()
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(SEARCH_DELAY_MS)
-        self._debounce.timeout.connect(self._search_in_background)
-        self.search.textChanged.connect(self._search_changed)
-        self.search.returnPressed.connect(self.reload)
-        self.stage_filter.currentIndexChanged.connect(self.reload)
-        self.status_filter.currentIndexChanged.connect(self.reload)
+        self._read_in_background(self._page_read)
+        self.stage_filter.currentIndexChanged.connect(self.refresh_in_background)
+        self.status_filter.currentIndexChanged.connect(self.refresh_in_background)
         # Issue 6: closed episodes leave the worklist but stay findable.
         self.show_closed = named(
             QCheckBox(self.tr("Show c&losed")),
             names.WORKLIST_SHOW_CLOSED_CHECK,
             self.tr("Also show closed episodes"),
         )
-        self.show_closed.toggled.connect(self.reload)
+        self.show_closed.toggled.connect(self.refresh_in_background)
 
         filters = QHBoxLayout()
         search_label = QLabel(self.tr("&Search:"))
@@ -377,68 +336,72 @@ class WorklistPanel(EpisodeTablePanel):
             descending=order == Qt.SortOrder.DescendingOrder,
         )
 
-    def _source(self, where: WorklistFilter) -> RowSource:
+    def _source(self, where: WorklistFilter, cursor: WorklistCursor | None = None) -> RowSource:
+        """The rows for ``where``; each page continues after the previous one's last row
+        (``cursor``: where the first page, read elsewhere, ended), so scrolling deep down
+        costs no more per page than the top."""
         ctx = self._ctx
+        last = [cursor]
 
         def count() -> int:
             return worklist_page(ctx, where, limit=0).total
 
         def fetch(offset: int, limit: int) -> tuple[WorklistRow, ...]:
-            return worklist_page(ctx, where, offset=offset, limit=limit, with_total=False).rows
+            if offset == 0:
+                last[0] = None  # a reload starts over
+            page = worklist_page(
+                ctx, where, offset=offset, limit=limit, with_total=False, after=last[0]
+            )
+            last[0] = page.cursor or last[0]
+            return page.rows
 
-        return RowSource(count=count, fetch=fetch)
+        # Deep pages of a column sort no index serves take 100-400 ms at 100,000 episodes:
+        # read them on a worker thread (the rows appear when read).
+        return RowSource(count=count, fetch=fetch, background=not worklist_order_indexed(where))
 
     @Slot()
     def reload(self) -> None:
         """Query the database with the current filters, keeping the selected episode selected.
 
         Synchronous (automation and the refresh call it, then read the rows): one count and
-        the first page, whatever the clinic's size. Any search still running is discarded."""
-        self._debounce.stop()
-        self._generation += 1
+        the first page, whatever the clinic's size. Any read still running is discarded."""
+        self.background.cancel()
         selected = self.selected_episode_id()
         keep = min(self.model.rowCount(), KEEP_LOADED_ROWS)
         where = self.current_filter()
         total = self.model.set_source(self._source(where), minimum_rows=keep)
         self._rows_shown(where, total, selected)
 
+    @Slot()
+    def refresh_in_background(self) -> None:
+        """Read the count and first page for the current filters and sort on a worker thread
+        (a filter or a header changed: tens to hundreds of ms at 100,000 episodes); the panel
+        is `busy` until they are shown."""
+        self.background.start(self._first_page_query(self.current_filter(), fit=True))
+
     @Slot(int, Qt.SortOrder)
     def _sort_changed(self, _column: int, _order: Qt.SortOrder) -> None:
         if not self._blocking_sort:
-            self.reload()
+            self.refresh_in_background()
 
-    @Slot(str)
-    def _search_changed(self, text: str) -> None:
-        short = 0 < len(text.strip()) < SHORT_SEARCH
-        self._debounce.start(SHORT_SEARCH_DELAY_MS if short else SEARCH_DELAY_MS)
+    def _search_query(self) -> Callable[[], _FirstPage]:
+        # Column widths stay as they are while typing (no jumping; fewer cells read).
+        return self._first_page_query(self.current_filter(), fit=False)
 
-    @Slot()
-    def _search_in_background(self) -> None:
-        """Read the first page and the count for the search box's text on a worker thread;
-        the answer comes back to `_search_done` (on this thread) unless something newer ran."""
-        self._generation += 1
-        # Searches still queued are stale: take them back unstarted (a running one finishes
-        # and is kept until its answer arrives, then ignored).
-        self._pending = {job for job in self._pending if not self._pool.tryTake(job)}
-        where = self.current_filter()
-        job = _SearchJob(self._ctx, where, self._generation, SEARCH_FIRST_ROWS)
-        job.signals.done.connect(self._search_done)
-        self._pending.add(job)
-        self._pool.start(job)
+    def _first_page_query(self, where: WorklistFilter, *, fit: bool) -> Callable[[], _FirstPage]:
+        ctx = self._ctx
+
+        def read() -> _FirstPage:  # on a worker thread
+            return _FirstPage(where, worklist_page(ctx, where, limit=SEARCH_FIRST_ROWS), fit)
+
+        return read
 
     @Slot(object)
-    def _search_done(self, job: _SearchJob) -> None:
-        self._pending.discard(job)
-        if job.generation != self._generation:
-            return  # the user typed on, or the filters changed, meanwhile
-        if job.error is not None:
-            self.reload()  # the same query on this thread: any error reaches the error hook
-            return
-        assert job.page is not None
+    def _page_read(self, answer: _FirstPage) -> None:
         selected = self.selected_episode_id()
-        self.model.show_page(self._source(job.where), job.page.rows, job.page.total)
-        # Column widths stay as they are while typing (no jumping; fewer cells read here).
-        self._rows_shown(job.where, job.page.total, selected, fit=False)
+        source = self._source(answer.where, answer.page.cursor)
+        self.model.show_first_page(source, answer.page.rows, answer.page.total)
+        self._rows_shown(answer.where, answer.page.total, selected, fit=answer.fit)
 
     def _rows_shown(
         self, where: WorklistFilter, total: int, selected: int | None, *, fit: bool = True
@@ -477,28 +440,10 @@ class WorklistPanel(EpisodeTablePanel):
             self.table.setColumnWidth(Column.INDICATION, max(110, narrower))
 
 
-class _SearchSignals(QObject):
-    done = Signal(object)  # the finished _SearchJob
+@dataclass(frozen=True)
+class _FirstPage:
+    """A first page and count read on a worker thread, with the filters it was read with."""
 
-
-class _SearchJob(QRunnable):
-    """One search's first page and count, read on a pool thread with its own session (the
-    engine's pool gives each thread its own connection)."""
-
-    def __init__(self, ctx: ServiceContext, where: WorklistFilter, generation: int, limit: int):
-        super().__init__()
-        self.setAutoDelete(False)  # the panel keeps it until its answer is handled
-        self.ctx = ctx
-        self.where = where
-        self.generation = generation
-        self.limit = limit
-        self.page: WorklistPage | None = None
-        self.error: Exception | None = None
-        self.signals = _SearchSignals()
-
-    def run(self) -> None:
-        try:
-            self.page = worklist_page(self.ctx, self.where, limit=self.limit)
-        except Exception as exc:  # reported on the GUI thread, by reload() running it again
-            self.error = exc
-        self.signals.done.emit(self)
+    where: WorklistFilter
+    page: WorklistPage
+    fit: bool

@@ -34,6 +34,27 @@ def paged(ctx: ServiceContext, page: int = 4, **filters: Any) -> tuple[list[int]
             return ids, total
 
 
+def keyset(ctx: ServiceContext, page: int = 4, **filters: Any) -> list[int]:
+    """Every row read `page` rows at a time, each page continuing after the previous one's
+    last row (its cursor), as the screen scrolls."""
+    where = worklist_filter(ctx, **filters)
+    ids: list[int] = []
+    cursor = None
+    while True:
+        found = worklist_page(
+            ctx, where, offset=len(ids), limit=page, with_total=False, after=cursor
+        )
+        ids += [row.episode_id for row in found.rows]
+        cursor = found.cursor
+        if len(found.rows) < page:
+            return ids
+
+
+SORTS = [("urgency", False), ("urgency", True)] + [
+    (sort, down) for sort in repo.WORKLIST_SORTS for down in (False, True)
+]
+
+
 def whole(ctx: ServiceContext, **filters: Any) -> list[WorklistRow]:
     return worklist(ctx, **filters)
 
@@ -117,6 +138,38 @@ def test_sorting_by_a_column_pages_in_that_order(
             assert all(a <= b for a, b in pairs) or len({*keys}) == 1
 
 
+@pytest.mark.parametrize(("sort", "descending"), SORTS)
+def test_pages_continuing_after_the_last_row_equal_pages_by_offset(
+    demo: ServiceContext, sort: str, descending: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keyset pagination (scrolling deep costs what the top does) gives the same rows in the
+    same order as skipping, in every order, with and without the closed episodes; it never
+    counts parts to skip them."""
+    counted: list[Any] = []
+    real = repo._part_count
+    for closed, status in ((False, None), (True, None), (False, DueStatus.OVERDUE)):
+        filters: dict[str, Any] = {
+            "sort": sort,
+            "descending": descending,
+            "include_closed": closed,
+            "status": status,
+        }
+        expected, _total = paged(demo, page=1000, **filters)
+        monkeypatch.setattr(repo, "_part_count", lambda *a: counted.append(a) or real(*a))
+        for page in (1, 3, 7):
+            assert keyset(demo, page=page, **filters) == expected, (filters, page)
+        monkeypatch.setattr(repo, "_part_count", real)
+        assert counted == []
+
+
+def test_a_cursor_for_another_position_is_ignored(demo: ServiceContext) -> None:
+    where = worklist_filter(demo, include_closed=True)
+    first = worklist_page(demo, where, limit=5)
+    assert first.cursor is not None and first.cursor.position == 5
+    later = worklist_page(demo, where, offset=9, limit=3, after=first.cursor)
+    assert later.rows == worklist_page(demo, where, offset=9, limit=3).rows
+
+
 def test_least_urgent_first_is_the_urgency_order_reversed(demo: ServiceContext) -> None:
     forwards, _ = paged(demo, include_closed=True)
     backwards, _ = paged(demo, include_closed=True, descending=True)
@@ -138,6 +191,7 @@ def test_on_every_back_end_pages_searches_and_counts_agree(ctx: ServiceContext) 
         unsorted = {k: v for k, v in filters.items() if k not in ("sort", "descending")}
         expected = [row.episode_id for row in whole(ctx, **unsorted)]
         ids, total = paged(ctx, **filters)
+        assert keyset(ctx, page=3, **filters) == ids, filters
         assert total == len(expected), filters
         if filters.get("sort") is None:
             assert ids == expected, filters
@@ -162,6 +216,26 @@ def test_the_first_page_reads_the_index_in_order(ctx: ServiceContext) -> None:
     assert all("ix_episodes_worklist" in plan for plan in plans), plans
     dated = plans[1]
     assert "USE TEMP B-TREE FOR ORDER BY" not in dated, dated  # only the tie-break is sorted
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_mrn_sort_walks_the_patients_in_order(demo: ServiceContext, descending: bool) -> None:
+    """Sorting by MRN reads the patients' MRN index in order and stops after the page (and,
+    continuing after a row, starts from its MRN) instead of sorting every open episode."""
+    where = worklist_filter(demo, sort="mrn", descending=descending)
+    (part,) = repo._worklist_parts(where)
+    with demo.db.reading() as session:
+        connection = session.connection()
+        for after in (None, (f"MRN-{5:05d}", 7)):
+            # With bound parameters, as the app runs it (the plan differs for literals).
+            compiled = repo._part_rows(part, 0, after).limit(100).compile(connection)
+            params = compiled.construct_params()
+            values = tuple(params[name] for name in compiled.positiontup or ())
+            explained = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
+            plan = " | ".join(r[3] for r in explained)
+            assert "sqlite_autoindex_patients_1" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
 
 
 def test_schema_comparison_skips_only_the_search_index() -> None:

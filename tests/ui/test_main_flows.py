@@ -26,6 +26,7 @@ from pathway_app.services.episodes import open_episode
 from pathway_app.services.patients import register_patient
 from pathway_app.storage.orm import AuditEntry, Patient
 from pathway_app.ui import object_names as names
+from pathway_app.ui.row_model import EpisodeTablePanel
 from pathway_app.ui.worklist import EPISODE_ID_ROLE, Column
 
 
@@ -54,6 +55,12 @@ def fill_patient(dialog: QWidget, mrn: str, family: str, given: str, born: QDate
 def choose(combo: QComboBox, text_part: str) -> None:
     index = next(i for i in range(combo.count()) if text_part in combo.itemText(i))
     combo.setCurrentIndex(index)
+    # Issue 9: the worklist filters read on a worker thread; wait until the rows are shown.
+    panel = combo.parent()
+    while panel is not None and not isinstance(panel, EpisodeTablePanel):
+        panel = panel.parent()
+    if panel is not None:
+        assert panel.wait_until_idle()
 
 
 def add_patient_with_episode(ctx, mrn="MRN-1", family="Lindgren", given="Eva", planned=None):
@@ -286,16 +293,20 @@ def test_search_and_filters_narrow_the_worklist(demo_ctx, make_window, qtbot):
     assert table.model().rowCount() == total
 
 
-def test_worklist_sorts_by_any_column_and_starts_most_urgent_first(demo_ctx, make_window):
+def test_worklist_sorts_by_any_column_and_starts_most_urgent_first(demo_ctx, make_window, qtbot):
     window = make_window(demo_ctx)
     table = child(window, QTableView, names.WORKLIST_TABLE)
+    panel = window.worklist
     flags = table_column(table, Column.STATUS)
     order = ["URGENT", "Overdue", "Due soon", "On track", "No date"]  # issue 6: urgent first
     assert [order.index(f) for f in flags] == sorted(order.index(f) for f in flags)
-    table.sortByColumn(Column.PATIENT, Qt.SortOrder.AscendingOrder)
+    # Issue 9: a header sort reads on a worker thread; rows_loaded says they are shown.
+    with qtbot.waitSignal(panel.rows_loaded):
+        table.sortByColumn(Column.PATIENT, Qt.SortOrder.AscendingOrder)
     patients = table_column(table, Column.PATIENT)
     assert patients == sorted(patients, key=str.casefold)
-    table.sortByColumn(Column.DUE, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(panel.rows_loaded):
+        table.sortByColumn(Column.DUE, Qt.SortOrder.DescendingOrder)
     dated = [d for d in table_column(table, Column.DUE) if d != "—"]
     assert dated == sorted(dated, reverse=True)
 

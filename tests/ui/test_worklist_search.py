@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from pathway_app.services import views
+from pathway_app.ui import background_query
 from pathway_app.ui import worklist as worklist_module
 from pathway_app.ui.worklist import Column, WorklistPanel
 
@@ -52,9 +53,8 @@ def test_a_stale_search_never_replaces_a_newer_one(
 
     monkeypatch.setattr(worklist_module, "worklist_page", slow_for_old_text)
     panel.search.setText("demo")
-    panel._search_in_background()
+    qtbot.waitUntil(lambda: panel.background._pending != set())  # the old search runs
     panel.search.setText("demo-1007")
-    panel._search_in_background()
     qtbot.waitUntil(lambda: panel.shown_filter.search == "demo-1007")
     qtbot.wait(600)  # the old answer arrives meanwhile and is ignored
     assert panel.shown_filter.search == "demo-1007"
@@ -64,9 +64,12 @@ def test_a_stale_search_never_replaces_a_newer_one(
 def test_short_searches_wait_for_a_pause(demo_ctx, make_window) -> None:
     panel = panel_of(make_window(demo_ctx))
     panel.search.setText("d")
-    assert panel._debounce.interval() == worklist_module.SHORT_SEARCH_DELAY_MS
+    assert panel.background._timer.interval() == background_query.SHORT_SEARCH_DELAY_MS
+    assert panel.busy
     panel.search.setText("dem")
-    assert panel._debounce.interval() == worklist_module.SEARCH_DELAY_MS
+    assert panel.background._timer.interval() == background_query.SEARCH_DELAY_MS
+    assert panel.wait_until_idle()
+    assert panel.shown_filter.search == "dem"
 
 
 def test_reload_is_synchronous_and_reads_one_page(demo_ctx, make_window) -> None:
@@ -103,13 +106,16 @@ def test_selection_survives_a_reload(demo_ctx, make_window) -> None:
     assert panel.selected_episode_id() == episode_id
 
 
-def test_header_sort_is_done_by_the_database(demo_ctx, make_window) -> None:
+def test_header_sort_is_done_by_the_database(demo_ctx, make_window, qtbot) -> None:
     panel = panel_of(make_window(demo_ctx))
-    panel.table.sortByColumn(Column.MRN, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(panel.rows_loaded):  # a header sort reads on a worker thread
+        panel.table.sortByColumn(Column.MRN, Qt.SortOrder.DescendingOrder)
+    assert not panel.busy
     mrns = shown_mrns(panel)
     assert mrns == sorted(mrns, reverse=True)
     assert panel.shown_filter.sort == "mrn" and panel.shown_filter.descending
     panel.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder)
+    assert panel.wait_until_idle()
     assert [r.episode_id for r in (panel.model.row_at(i) for i in range(5))] == [
         r.episode_id for r in views.worklist(demo_ctx)[:5]
     ]
