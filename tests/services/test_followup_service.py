@@ -22,7 +22,7 @@ from pathway_app.domain.followup import FollowUpStatus
 from pathway_app.domain.progress import DueStatus
 from pathway_app.domain.records import EpisodeDraft, PatientDraft
 from pathway_app.domain.recovery import Complication
-from pathway_app.domain.refill_records import FillDraft, ImplantDraft
+from pathway_app.domain.refill_records import ImplantDraft
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episodes import open_episode
 from pathway_app.services.followup import (
@@ -45,6 +45,7 @@ from pathway_app.services.refills import record_implant
 from pathway_app.services.views import worklist
 from pathway_app.storage.orm import AuditEntry, Episode, Milestone
 from pathway_app.storage.orm_followup import FollowUpEntry
+from tests.factories import morphine_fill
 
 OPERATION = date(2026, 11, 24)
 WOUND_CHECK = date(2026, 12, 8)
@@ -117,19 +118,7 @@ def test_the_next_refill_in_the_plan_comes_from_the_refill_engine(
     ctx: ServiceContext, episode: int
 ) -> None:
     implanted = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
-    fill = FillDraft(
-        filled_at=implanted,
-        added_ml=20.0,
-        drug_key="morphine",
-        concentration=10.0,
-        concentration_unit="mg/mL",
-        operator="Nurse A",
-        second_checker="Nurse B",
-        lot="LOT-1",
-        expiry_on=date(2027, 6, 1),
-        needle="Non-coring refill needle",
-        location_method="template",
-    )
+    fill = morphine_fill(implanted)
     record_implant(
         ctx,
         ImplantDraft(episode, "isomed-8472-20-05", "SN-1", None, None, False, implanted, fill),

@@ -31,6 +31,7 @@ from pathway_app.services.patients import register_patient
 from pathway_app.services.refills import record_implant, record_refill
 from pathway_app.services.views import worklist
 from pathway_app.storage.orm import AuditEntry
+from tests.factories import morphine_fill
 
 
 def make_episode(ctx: ServiceContext, indication: str = "noncancer-pain", mrn: str = "O-1") -> int:
@@ -157,19 +158,7 @@ def test_spasticity_episode_follows_ashworth(ctx: ServiceContext) -> None:
 
 def test_chart_series_has_the_it_dose_from_the_fills(ctx: ServiceContext, episode: int) -> None:
     implanted = datetime(2026, 10, 1, 12, tzinfo=UTC)
-    fill = FillDraft(
-        filled_at=implanted,
-        added_ml=20.0,
-        drug_key="morphine",
-        concentration=10.0,
-        concentration_unit="mg/mL",
-        operator="Nurse A",
-        second_checker="Nurse B",
-        lot="LOT-1",
-        expiry_on=date(2027, 6, 1),
-        needle="Non-coring refill needle",
-        location_method="template",
-    )
+    fill = morphine_fill(implanted)
     record_implant(
         ctx, ImplantDraft(episode, "isomed-8472-20-05", "SN-1", None, None, False, implanted, fill)
     )

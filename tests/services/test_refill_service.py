@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from pathway_app.domain.errors import InvalidTransition, ValidationError
 from pathway_app.domain.records import EpisodeDraft, PatientDraft
-from pathway_app.domain.refill_records import ExposureDraft, FillDraft, ImplantDraft
+from pathway_app.domain.refill_records import ExposureDraft, ImplantDraft
 from pathway_app.domain.refills import Explanation
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episodes import open_episode
@@ -32,6 +32,7 @@ from pathway_app.services.refills import (
 )
 from pathway_app.services.views import episode_view
 from pathway_app.storage.orm import AuditEntry, Fill, ImplantedPump
+from tests.factories import morphine_fill
 
 ISOMED = "isomed-8472-20-05"
 IMPLANT = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
@@ -50,21 +51,7 @@ def make_episode(
     )
 
 
-def fill(at: datetime, **changes: object) -> FillDraft:
-    draft = FillDraft(
-        filled_at=at,
-        added_ml=20.0,
-        drug_key="morphine",
-        concentration=10.0,
-        concentration_unit="mg/mL",
-        operator="Nurse A",
-        second_checker="Nurse B",
-        lot="LOT-1",
-        expiry_on=date(2027, 6, 1),
-        needle="Non-coring refill needle",
-        location_method="template",
-    )
-    return replace(draft, **changes)  # type: ignore[arg-type]
+fill = morphine_fill
 
 
 def implant(

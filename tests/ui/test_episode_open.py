@@ -27,25 +27,14 @@ from pathway_app.ui import object_names as names
 from pathway_app.ui.episode_view import EpisodePage
 from pathway_app.ui.main_window import MainWindow
 from pathway_app.ui.timeline import TimelineChart, _Fonts, _Row, event_text
+from tests.factories import morphine_fill
 
 ISOMED = "isomed-8472-20-05"  # 20 mL at 0.5 mL/day
 FILLS_READ = re.compile(r"\bFROM fills\b", re.IGNORECASE)
 
 
 def _fill(at: datetime, added: float) -> FillDraft:
-    return FillDraft(
-        filled_at=at,
-        added_ml=added,
-        drug_key="morphine",
-        concentration=10.0,
-        concentration_unit="mg/mL",
-        operator="Nurse A",
-        second_checker="Nurse B",
-        lot="LOT-1",
-        expiry_on=date(2027, 6, 1),
-        needle="Non-coring refill needle",
-        location_method="template",
-    )
+    return morphine_fill(at, added_ml=added)
 
 
 def pump_with_refills(ctx: ServiceContext, mrn: str, refills: int) -> int:

@@ -35,6 +35,7 @@ from pathway_app.ui.dialogs.refill_dialog import RefillDialog
 from pathway_app.ui.refill_panel import PumpRefillPanel
 from pathway_app.ui.refill_worklist import RefillWorklistPanel
 from pathway_app.ui.reservoir_chart import ReservoirChart
+from tests.factories import morphine_fill
 
 ISOMED = "isomed-8472-20-05"  # 20 mL at 0.5 mL/day
 
@@ -47,19 +48,7 @@ def make_pump(ctx: ServiceContext, mrn: str, family: str, implanted: datetime) -
             patient, "noncancer-pain", "morphine", ISOMED, date(2026, 10, 1), "Dr A", "hospital-or"
         ),
     )
-    fill = FillDraft(
-        filled_at=implanted,
-        added_ml=20.0,
-        drug_key="morphine",
-        concentration=10.0,
-        concentration_unit="mg/mL",
-        operator="Nurse A",
-        second_checker="Nurse B",
-        lot="LOT-1",
-        expiry_on=date(2027, 6, 1),
-        needle="Non-coring refill needle",
-        location_method="template",
-    )
+    fill = morphine_fill(implanted)
     record_implant(
         ctx, ImplantDraft(episode_id, ISOMED, "SN-" + mrn, None, None, False, implanted, fill)
     )
