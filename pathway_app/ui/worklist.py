@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from enum import IntEnum
 from typing import Any
 
@@ -42,7 +41,6 @@ from pathway_app.ui.common import (
 )
 from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, PagedRowModel, RowSource
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
 
 MAX_COLUMN_WIDTH = 170
@@ -159,8 +157,6 @@ class WorklistModel(PagedRowModel):
         column = Column(column_number)
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
-        if role == SORT_ROLE:
-            return self._sort_key(row, column)
         if role == EPISODE_ID_ROLE:
             return row.episode_id
         if role == STATUS_ROLE:
@@ -218,22 +214,6 @@ class WorklistModel(PagedRowModel):
                 return alerts_text(row)
             case Column.OUTCOME:  # issue 10: the tooltip adds why it is flagged
                 return ("⚑ " if row.outcome_flag else "") + row.outcome_summary
-
-    @staticmethod
-    def _sort_key(row: WorklistRow, column: Column) -> Any:
-        match column:
-            case Column.DUE:
-                return (row.next_due_on or date.max).toordinal()
-            case Column.STATUS:
-                # Urgent red flags first, closed episodes last; then urgency and the due date.
-                level = URGENCY.index(row.status) + 1
-                if row.urgent:
-                    level = 0
-                elif row.closed:
-                    level = len(URGENCY) + 1
-                return level * 10_000_000 + (row.next_due_on or date.max).toordinal()
-            case _:
-                return WorklistModel._display(row, column).casefold()
 
 
 class WorklistPanel(EpisodeTablePanel):
