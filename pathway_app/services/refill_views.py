@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from itertools import repeat
 
 from sqlalchemy.orm import Session
@@ -21,106 +20,20 @@ from pathway_app.storage import refill_queries as rq
 from pathway_app.storage import repository as repo
 from pathway_app.storage.orm import Fill, ImplantedPump
 
+# The worklist's levels and rows live in storage.refill_rows (importable without SQLAlchemy:
+# the first screen, issue 9); callers keep importing them from here.
+from pathway_app.storage.refill_rows import (
+    LEVEL_OF_NUMBER,
+    NUMBER_OF_LEVEL,
+    REFILL_LEVELS,
+    RefillLevel,
+    RefillWorklistRow,
+    worklist_rows,
+)
 
-class RefillLevel(StrEnum):
-    """Refill worklist level, most urgent first (the order of `REFILL_LEVELS`)."""
-
-    URGENT = "urgent"
-    OVERDUE = "overdue"
-    DUE_SOON = "due_soon"
-    SCHEDULED = "scheduled"
-
-
-REFILL_LEVELS: tuple[RefillLevel, ...] = tuple(RefillLevel)
-_LEVEL_OF_SQL = {
-    rq.LEVEL_URGENT: RefillLevel.URGENT,
-    rq.LEVEL_OVERDUE: RefillLevel.OVERDUE,
-    rq.LEVEL_DUE_SOON: RefillLevel.DUE_SOON,
-    rq.LEVEL_SCHEDULED: RefillLevel.SCHEDULED,
-}
-_SQL_OF_LEVEL = {level: number for number, level in _LEVEL_OF_SQL.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class RefillWorklistRow:
-    """Attributes:
-    unverified: project_refill inputs that set ``due_at`` and are unverified defaults.
-    """
-
-    episode_id: int
-    patient_id: int
-    patient_name: str
-    mrn: str
-    level: RefillLevel
-    drug_name: str
-    dangerous_withdrawal: bool
-    concentration: float | None
-    concentration_unit: str
-    daily_dose: float | None
-    dose_unit: str
-    pump_name: str
-    last_fill_at: datetime | None
-    due_at: datetime | None
-    due_on: date | None
-    empty_by_worst_at: datetime | None
-    unverified: tuple[str, ...]
-
-
-def _rows(rows: Iterable[rq.WorklistRow], levels: Iterable[RefillLevel]) -> list[RefillWorklistRow]:
-    """Read models of rows of `refill_queries.ROW_COLUMNS` with their levels (unpacked by
-    position: a full export builds 100,000 of them)."""
-    out = []
-    # A handful of distinct values across the whole list: split each once.
-    unverified_names: dict[str, tuple[str, ...]] = {}
-    for (
-        (
-            episode_id,
-            patient_id,
-            family_name,
-            given_name,
-            mrn,
-            drug_name,
-            dangerous,
-            concentration,
-            concentration_unit,
-            daily_dose,
-            dose_unit,
-            model_name,
-            last_fill_at,
-            due_at,
-            due_on,
-            empty_by_worst_at,
-            unverified,
-            _sort_name,
-            _pump_id,
-        ),
-        level,
-    ) in zip(rows, levels, strict=False):
-        names = unverified_names.get(unverified)
-        if names is None:
-            names = unverified_names[unverified] = tuple(n for n in unverified.split(",") if n)
-        out.append(
-            RefillWorklistRow(
-                episode_id,
-                patient_id,
-                f"{family_name}, {given_name}",
-                mrn,
-                level,
-                drug_name,
-                bool(dangerous),
-                concentration,
-                concentration_unit,
-                daily_dose,
-                dose_unit,
-                model_name,
-                last_fill_at,
-                due_at,
-                due_on,
-                empty_by_worst_at,
-                names,
-            )
-        )
-    return out
+_LEVEL_OF_SQL = LEVEL_OF_NUMBER
+_SQL_OF_LEVEL = NUMBER_OF_LEVEL
+_rows = worklist_rows
 
 
 @contextmanager

@@ -11,9 +11,7 @@ workstations starting after an upgrade never both migrate.
 
 from __future__ import annotations
 
-import ast
 import copy
-import functools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -31,11 +29,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from pathway_app.domain.errors import ConcurrentEdit, ConnectionLost, StorageError
 from pathway_app.storage import change_feed
+from pathway_app.storage.revisions import MIGRATIONS_DIR, head_revision, head_revisions
+from pathway_app.storage.revisions import revision_graph as _revision_graph
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
 # SQLite's quick_check reads the whole file: 0.1 s for a 100 MB clinic, 17 s for a 13 GB one.
@@ -99,45 +98,6 @@ def _alembic_config(connection: Any = None) -> Config:
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
-
-
-def head_revisions() -> tuple[str, ...]:
-    """The newest schema revision(s) this version knows, sorted.
-
-    Released versions have exactly one; several exist only while parallel branches of work
-    are being merged, and opening a database then applies all of them.
-    """
-    graph = _revision_graph()
-    parents = {parent for downs in graph.values() for parent in downs}
-    return tuple(sorted(revision for revision in graph if revision not in parents))
-
-
-@functools.cache
-def _revision_graph() -> dict[str, tuple[str, ...]]:
-    """Each known revision and the revisions it follows, read from the migration files' text
-    (the literal ``revision``/``down_revision`` assignments) without importing Alembic;
-    tests/storage/test_database.py checks it against Alembic's own reading."""
-    graph: dict[str, tuple[str, ...]] = {}
-    for script in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        values: dict[str, Any] = {}
-        for node in ast.parse(script.read_text(encoding="utf-8")).body:
-            target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-            value = getattr(node, "value", None)
-            named = isinstance(target, ast.Name) and target.id in ("revision", "down_revision")
-            if named and value is not None and isinstance(target, ast.Name):
-                values[target.id] = ast.literal_eval(value)
-        if "revision" not in values:
-            continue
-        down = values.get("down_revision")
-        downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
-        graph[str(values["revision"])] = downs
-    return graph
-
-
-def head_revision() -> str:
-    return "+".join(head_revisions())
 
 
 def _sqlite_path(url: str) -> Path | None:

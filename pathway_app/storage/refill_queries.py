@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -37,13 +36,22 @@ from pathway_app.storage.orm import (
     Patient,
     UTCDateTime,
 )
-from pathway_app.storage.repository import _patient_matches
 
-# Refill worklist levels, most urgent first; the numbers are the SQL sort key.
-LEVEL_URGENT = 0
-LEVEL_OVERDUE = 1
-LEVEL_DUE_SOON = 2
-LEVEL_SCHEDULED = 3
+# The worklist's plain parts live in refill_rows (importable without SQLAlchemy: the first
+# screen, issue 9); callers keep importing them from here.
+from pathway_app.storage.refill_rows import (
+    LEVEL_DUE_SOON,
+    LEVEL_OVERDUE,
+    LEVEL_URGENT,
+    SEGMENTS,
+    RefillWindow,
+    Segment,
+    SortKey,
+)
+from pathway_app.storage.refill_rows import (
+    LEVEL_SCHEDULED as LEVEL_SCHEDULED,
+)
+from pathway_app.storage.repository import _patient_matches
 
 
 def active_pump(session: Session, episode_id: int) -> ImplantedPump | None:
@@ -114,49 +122,6 @@ def has_exposure_since(
 # handful of index-only range counts. A CASE on the clock (the old query) defeats every index.
 
 
-@dataclass(frozen=True)
-class RefillWindow:
-    """The clock the levels are computed against: urgent from ``now``, overdue before
-    ``today``, due soon up to ``today + due_within_days``."""
-
-    now: datetime
-    today: date
-    due_within_days: int
-
-    @property
-    def soon(self) -> date:
-        return self.today + timedelta(days=self.due_within_days)
-
-    def level_of(self, urgent_at: datetime | None, due_on: date) -> int:
-        """The level of one pump, by the same rule as the SQL of `_level_condition`."""
-        if urgent_at is not None and urgent_at <= self.now:
-            return LEVEL_URGENT
-        if due_on < self.today:
-            return LEVEL_OVERDUE
-        if due_on <= self.soon:
-            return LEVEL_DUE_SOON
-        return LEVEL_SCHEDULED
-
-    def params(self) -> dict[str, Any]:
-        """The values of the worklist statements' clock parameters."""
-        return {"now": self.now, "today": self.today, "soon": self.soon}
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One level's pumps with (or without) a dangerous-withdrawal drug."""
-
-    level: int
-    dangerous: bool
-
-
-# The worklist's order: most urgent level first, dangerous withdrawal first within a level.
-SEGMENTS: tuple[Segment, ...] = tuple(
-    Segment(level, dangerous)
-    for level in (LEVEL_URGENT, LEVEL_OVERDUE, LEVEL_DUE_SOON, LEVEL_SCHEDULED)
-    for dangerous in (True, False)
-)
-
 # The statements below are plain Core on the tables, built once with bound parameters for the
 # clock, the page and the keyset: a page costs its SQL, not the building of the statement.
 _PUMPS = ImplantedPump.__table__
@@ -168,8 +133,6 @@ _TODAY = bindparam("today", type_=Date())
 _SOON = bindparam("soon", type_=Date())
 _LIMIT = bindparam("limit", type_=Integer())
 _OFFSET = bindparam("offset", type_=Integer())
-# (refill_due_on, refill_due_at, patient family name, pump id): a row's place in its segment.
-SortKey = tuple[date, datetime, str, int]
 _ORDER = (_P.refill_due_on, _P.refill_due_at, _P.patient_family_name, _P.id)
 _AFTER = (
     bindparam("after_on", type_=Date()),
