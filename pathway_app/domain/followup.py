@@ -29,6 +29,7 @@ from dateutil.rrule import MONTHLY, rrule
 
 from pathway_app.domain.errors import InvalidTransition, ValidationError
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH, validate_reason
+from pathway_app.domain.text import control_character_message, has_control_character
 
 REFILL_ENGINE = "refill-engine"
 """Marker in ``recovery.toml``: refill visits come from the refill engine, not from the plan."""
@@ -219,10 +220,12 @@ def _purpose(text: str) -> str:
     value = text.strip()
     if not value:
         raise ValidationError({"purpose": "Enter the purpose of the follow-up."})
-    if len(value) > NAME_MAX_LENGTH or any(ord(ch) < 32 for ch in value):
+    if len(value) > NAME_MAX_LENGTH:
         raise ValidationError(
             {"purpose": f"Enter the purpose in at most {NAME_MAX_LENGTH} characters, one line."}
         )
+    if has_control_character(value):
+        raise ValidationError({"purpose": control_character_message("purpose")})
     return value
 
 
@@ -230,6 +233,8 @@ def _notes(text: str) -> str:
     value = text.strip()
     if len(value) > FREE_TEXT_MAX_LENGTH:
         raise ValidationError({"notes": f"Keep the notes under {FREE_TEXT_MAX_LENGTH} characters."})
+    if has_control_character(value, multiline=True):
+        raise ValidationError({"notes": control_character_message("note")})
     return value
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pathway_app.domain.errors import TemplateError, ValidationError
+from pathway_app.domain.text import check_control_characters
 
 OUTCOMES_FILE = "outcomes.toml"
 PAIN_LOINC = "72514-3"  # Pain severity - 0-10 verbal numeric rating [Score] - Reported
@@ -284,6 +285,8 @@ def validate_outcome(
     function_text = draft.function_text.strip()
     if len(function_text) > FUNCTION_TEXT_MAX:
         errors["function_text"] = f"Describe function in at most {FUNCTION_TEXT_MAX} characters."
+    else:
+        check_control_characters(errors, "function_text", function_text, "function description")
     converted: list[ConvertedDose] = []
     seen: set[str] = set()
     for index, dose in enumerate(draft.oral):
@@ -305,8 +308,13 @@ def validate_outcome(
         errors["side_effect_other"] = "Say which other side effect."
     elif len(other) > FUNCTION_TEXT_MAX:
         errors["side_effect_other"] = f"Use at most {FUNCTION_TEXT_MAX} characters."
+    elif "other" in draft.side_effects:
+        # Without "other" ticked the text is dropped, so it cannot block the save.
+        check_control_characters(errors, "side_effect_other", other, "other side effect")
     if len(draft.note) > NOTE_MAX:
         errors["note"] = f"The note is longer than {NOTE_MAX} characters."
+    else:
+        check_control_characters(errors, "note", draft.note.strip(), "note", multiline=True)
     if errors:
         raise ValidationError(errors)
     assert draft.assessed_on is not None

@@ -16,6 +16,11 @@ from enum import StrEnum
 from pathway_app.domain.errors import ValidationError
 from pathway_app.domain.readiness import ChecklistItem, ProcedureConfig
 from pathway_app.domain.records import NAME_MAX_LENGTH
+from pathway_app.domain.text import (
+    check_control_characters,
+    control_character_message,
+    has_control_character,
+)
 
 
 def _when(value: datetime) -> str:
@@ -277,10 +282,13 @@ def validate_details(
             errors[f"personnel.{role_key}"] = f"{role_key!r} is not a known role."
             continue
         cleaned = tuple(n.strip() for n in names if n.strip())
-        too_long = [n for n in cleaned if len(n) > NAME_MAX_LENGTH or any(ord(c) < 32 for c in n)]
-        if too_long:
+        if any(len(n) > NAME_MAX_LENGTH for n in cleaned):
             errors[f"personnel.{role_key}"] = (
                 f"{roles[role_key].name}: enter each name in at most {NAME_MAX_LENGTH} characters."
+            )
+        elif any(has_control_character(n) for n in cleaned):
+            errors[f"personnel.{role_key}"] = control_character_message(
+                "name", context=roles[role_key].name
             )
         personnel[role_key] = cleaned
     for role in config.roles:
@@ -342,6 +350,17 @@ def validate_pump_implant(
     for field_name, label in required.items():
         if not str(getattr(implant, field_name)).strip():
             errors[field_name] = f"Enter {label}."
+    for field_name, noun in (
+        ("pump_model", "pump model"),
+        ("serial", "serial number"),
+        ("drug", "drug"),
+        ("concentration_unit", "concentration unit"),
+        ("catheter_tip_level", "catheter tip level"),
+        ("fill_checked_by", "second checker's name"),
+    ):
+        check_control_characters(
+            errors, field_name, str(getattr(implant, field_name)).strip(), noun
+        )
     for field_name, label in (
         ("reservoir_ml", "reservoir size (mL)"),
         ("concentration", "concentration"),

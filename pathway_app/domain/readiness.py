@@ -22,6 +22,7 @@ from typing import Any
 from pathway_app.domain.clock import local_today
 from pathway_app.domain.errors import InvalidTransition, TemplateError, ValidationError
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH, validate_reason
+from pathway_app.domain.text import check_control_characters
 from pathway_app.domain.toml_reader import TomlReader
 
 READINESS_FILE = "readiness.toml"
@@ -1071,6 +1072,13 @@ def validate_preop_test(test: PreopTest, today: date, config: ReadinessConfig) -
             errors["reviewed_by"] = f"{name}: the reviewer's name is too long."
     elif test.reviewed_by.strip():
         errors["reviewed_on"] = f"{name}: enter the date of the review."
+    # Both texts are kept even when their dates are missing, so they are checked either way.
+    check_control_characters(
+        errors, "result", test.result.strip(), "result", multiline=True, context=name
+    )
+    check_control_characters(
+        errors, "reviewed_by", test.reviewed_by.strip(), "reviewer's name", context=name
+    )
     if errors:
         raise ValidationError(errors)
     return replace(test, result=test.result.strip(), reviewed_by=test.reviewed_by.strip())
@@ -1186,8 +1194,12 @@ def validate_trial(
         errors["trial_on"] = "The trial date is in the future."
     if not trial.drug.strip():
         errors["drug"] = "Enter the trial drug."
+    else:
+        check_control_characters(errors, "drug", trial.drug.strip(), "trial drug")
     if not trial.dose.strip():
         errors["dose"] = "Enter the trial dose."
+    else:
+        check_control_characters(errors, "dose", trial.dose.strip(), "trial dose")
     outcome = (
         trial.percent_relief
         if indication in config.trial.pain_indications
@@ -1445,6 +1457,8 @@ def apply_override(readiness: Readiness, reason: str, by: str, at: datetime) -> 
         errors["override_by"] = "Enter who authorised the override."
     elif len(who) > NAME_MAX_LENGTH:
         errors["override_by"] = f"Keep the name under {NAME_MAX_LENGTH} characters."
+    else:
+        check_control_characters(errors, "override_by", who, "name of the person who authorised it")
     if errors:
         raise ValidationError(errors)
     _aware("override_at", "The time of the override", at)

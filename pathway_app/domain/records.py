@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from pathway_app.domain.errors import ValidationError
 from pathway_app.domain.template import PathwayTemplate
+from pathway_app.domain.text import clean_text, control_character_message, has_control_character
 
 MRN_MAX_LENGTH = 32
 NAME_MAX_LENGTH = 100
@@ -37,17 +38,8 @@ class EpisodeDraft:
     setting: str
 
 
-def _has_control_chars(text: str) -> bool:
-    return any(ord(ch) < 32 for ch in text)
-
-
 def _check_name(errors: dict[str, str], field: str, value: str, label: str) -> None:
-    if not value.strip():
-        errors[field] = f"Enter the {label}."
-    elif len(value.strip()) > NAME_MAX_LENGTH:
-        errors[field] = f"The {label} is longer than {NAME_MAX_LENGTH} characters."
-    elif _has_control_chars(value.strip()):
-        errors[field] = f"The {label} contains a control character."
+    clean_text(errors, field, value, label, NAME_MAX_LENGTH, required=True)
 
 
 def validate_patient(draft: PatientDraft, today: date) -> PatientDraft:
@@ -61,8 +53,10 @@ def validate_patient(draft: PatientDraft, today: date) -> PatientDraft:
         errors["mrn"] = "Enter the medical record number (MRN)."
     elif len(mrn) > MRN_MAX_LENGTH:
         errors["mrn"] = f"The MRN is longer than {MRN_MAX_LENGTH} characters."
-    elif _has_control_chars(mrn) or any(ch.isspace() for ch in mrn):
-        errors["mrn"] = "The MRN must not contain spaces or control characters."
+    elif has_control_character(mrn):
+        errors["mrn"] = control_character_message("MRN")
+    elif any(ch.isspace() for ch in mrn):
+        errors["mrn"] = "The MRN must not contain spaces."
     _check_name(errors, "family_name", draft.family_name, "family name")
     _check_name(errors, "given_name", draft.given_name, "given name")
     if draft.birth_date is None:
@@ -100,8 +94,10 @@ def validate_episode(
     surgeon = draft.surgeon.strip()
     if not surgeon:
         errors["surgeon"] = "Enter the surgeon's name."
-    elif len(surgeon) > NAME_MAX_LENGTH or _has_control_chars(surgeon):
+    elif len(surgeon) > NAME_MAX_LENGTH:
         errors["surgeon"] = f"Enter the surgeon's name in at most {NAME_MAX_LENGTH} characters."
+    elif has_control_character(surgeon):
+        errors["surgeon"] = control_character_message("surgeon's name")
     planned = draft.planned_procedure_on
     past = template.parameter("planned_date_max_past_days")
     future = template.parameter("planned_date_max_future_days")
@@ -131,10 +127,12 @@ def validate_episode(
 
 
 def validate_reason(reason: str, field: str = "reason") -> str:
-    """A skip or override reason: required, bounded, trimmed."""
+    """A skip or override reason: required, bounded, trimmed; several lines allowed."""
     text = reason.strip()
     if not text:
         raise ValidationError({field: "Enter a reason."})
     if len(text) > FREE_TEXT_MAX_LENGTH:
         raise ValidationError({field: f"Keep the reason under {FREE_TEXT_MAX_LENGTH} characters."})
+    if has_control_character(text, multiline=True):
+        raise ValidationError({field: control_character_message("reason")})
     return text

@@ -29,6 +29,7 @@ from dateutil.relativedelta import relativedelta
 from pathway_app.domain.errors import TemplateError, ValidationError
 from pathway_app.domain.followup import REFILL_ENGINE, FollowUpConfig, Offset, PlanItemDef
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH, validate_reason
+from pathway_app.domain.text import check_control_characters, clean_text
 from pathway_app.domain.toml_reader import TomlReader as _TemplateReader
 from pathway_app.domain.toml_reader import require_unique as _unique
 
@@ -484,12 +485,9 @@ def _aware(name: str, value: datetime | None, label: str) -> datetime:
 
 
 def _free_text(errors: dict[str, str], name: str, value: str, label: str, *, required: bool) -> str:
-    text = value.strip()
-    if required and not text:
-        errors[name] = f"Enter the {label}."
-    elif len(text) > FREE_TEXT_MAX_LENGTH:
-        errors[name] = f"The {label} is longer than {FREE_TEXT_MAX_LENGTH} characters."
-    return text
+    return clean_text(
+        errors, name, value, label, FREE_TEXT_MAX_LENGTH, required=required, multiline=True
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -605,12 +603,15 @@ class WoundCareInstruction:
     notes: str = ""
 
 
-def _person(errors: dict[str, str], name: str, value: str, label: str) -> str:
+def _person(errors: dict[str, str], name: str, value: str, label: str, noun: str) -> str:
+    """A person's name, one line; ``label`` completes "Enter ...", ``noun`` names the field."""
     text = value.strip()
     if not text:
         errors[name] = f"Enter {label}."
-    elif len(text) > NAME_MAX_LENGTH or any(ord(ch) < 32 for ch in text):
+    elif len(text) > NAME_MAX_LENGTH:
         errors[name] = f"Enter {label} in at most {NAME_MAX_LENGTH} characters."
+    else:
+        check_control_characters(errors, name, text, noun)
     return text
 
 
@@ -650,7 +651,7 @@ def validate_monitoring_note(
         not_before=admitted_at,
         before_label="the admission",
     )
-    author = _person(errors, "author", note.author, "who wrote the note")
+    author = _person(errors, "author", note.author, "who wrote the note", "author's name")
     text = _free_text(errors, "text", note.text, "note", required=True)
     if errors or at is None:
         raise ValidationError(errors)
@@ -663,7 +664,13 @@ def validate_wound_care(
     """Wound care instructions need who gave them and when (not in the future, not before the
     operation)."""
     errors: dict[str, str] = {}
-    who = _person(errors, "given_by", record.given_by, "who gave the instructions")
+    who = _person(
+        errors,
+        "given_by",
+        record.given_by,
+        "who gave the instructions",
+        "name of the person who gave the instructions",
+    )
     at = _time_in_range(
         errors,
         "given_at",
@@ -673,7 +680,7 @@ def validate_wound_care(
         not_before=operation_at,
         before_label="the operation",
     )
-    notes = _free_text(errors, "notes", record.notes, "notes", required=False)
+    notes = _free_text(errors, "notes", record.notes, "note", required=False)
     if errors or at is None:
         raise ValidationError(errors)
     return WoundCareInstruction(who, at, notes)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathway_app.domain.errors import ValidationError
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH
 from pathway_app.domain.refills import Explanation
+from pathway_app.domain.text import check_control_characters, clean_text
 
 SERIAL_MAX_LENGTH = 64
 LOT_MAX_LENGTH = 64
@@ -137,19 +138,6 @@ class ExposureDraft:
     note: str = ""
 
 
-def _text(
-    errors: dict[str, str], field: str, value: str, label: str, limit: int, *, required: bool
-) -> str:
-    text = value.strip()
-    if required and not text:
-        errors[field] = f"Enter the {label}."
-    elif len(text) > limit:
-        errors[field] = f"The {label} is longer than {limit} characters."
-    elif any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
-        errors[field] = f"The {label} contains a control character."
-    return text
-
-
 def validate_time(field: str, value: datetime | None, now: datetime, label: str) -> datetime:
     """A time that is entered, has a time zone and is not in the future."""
     if value is None:
@@ -183,8 +171,10 @@ def validate_fill_fields(draft: FillDraft, now: datetime, *, kind: FillKind) -> 
         draft.residual_left_ml
     ):
         errors["residual_left_ml"] = "Enter the volume left in the pump as a number."
-    _text(errors, "operator", draft.operator, "operator's name", NAME_MAX_LENGTH, required=True)
-    _text(
+    clean_text(
+        errors, "operator", draft.operator, "operator's name", NAME_MAX_LENGTH, required=True
+    )
+    clean_text(
         errors,
         "second_checker",
         draft.second_checker,
@@ -192,9 +182,9 @@ def validate_fill_fields(draft: FillDraft, now: datetime, *, kind: FillKind) -> 
         NAME_MAX_LENGTH,
         required=True,
     )
-    _text(errors, "lot", draft.lot, "lot number", LOT_MAX_LENGTH, required=True)
-    _text(errors, "needle", draft.needle, "needle type", METHOD_MAX_LENGTH, required=True)
-    _text(
+    clean_text(errors, "lot", draft.lot, "lot number", LOT_MAX_LENGTH, required=True)
+    clean_text(errors, "needle", draft.needle, "needle type", METHOD_MAX_LENGTH, required=True)
+    clean_text(
         errors,
         "location_method",
         draft.location_method,
@@ -202,7 +192,9 @@ def validate_fill_fields(draft: FillDraft, now: datetime, *, kind: FillKind) -> 
         METHOD_MAX_LENGTH,
         required=True,
     )
-    _text(errors, "notes", draft.notes, "note", FREE_TEXT_MAX_LENGTH, required=False)
+    clean_text(
+        errors, "notes", draft.notes, "note", FREE_TEXT_MAX_LENGTH, required=False, multiline=True
+    )
     if draft.expiry_on is None:
         errors["expiry_on"] = "Enter the expiry date of the lot."
     elif draft.filled_at is not None and draft.expiry_on < draft.filled_at.date():
@@ -220,24 +212,34 @@ def validate_explanation(draft: FillDraft, flagged: bool) -> dict[str, str]:
             "The residual does not match the expected volume: choose the likely explanation."
         )
     if draft.explanation is Explanation.OTHER:
-        _text(
+        clean_text(
             errors,
             "explanation_note",
             draft.explanation_note,
             "explanation",
             FREE_TEXT_MAX_LENGTH,
             required=True,
+            multiline=True,
         )
     elif len(draft.explanation_note) > FREE_TEXT_MAX_LENGTH:
         errors["explanation_note"] = (
             f"Keep the explanation under {FREE_TEXT_MAX_LENGTH} characters."
+        )
+    else:
+        # Kept with a non-"other" cause too (the service stores it), so it is checked as well.
+        check_control_characters(
+            errors,
+            "explanation_note",
+            draft.explanation_note.strip(),
+            "explanation",
+            multiline=True,
         )
     return errors
 
 
 def validate_implant_fields(draft: ImplantDraft, now: datetime) -> dict[str, str]:
     errors: dict[str, str] = {}
-    _text(errors, "serial", draft.serial, "serial number", SERIAL_MAX_LENGTH, required=True)
+    clean_text(errors, "serial", draft.serial, "serial number", SERIAL_MAX_LENGTH, required=True)
     try:
         validate_time("implanted_at", draft.implanted_at, now, "implant time")
     except ValidationError as exc:
@@ -263,7 +265,9 @@ def validate_exposure(draft: ExposureDraft) -> ExposureDraft:
         errors["started_on"] = "Enter the day the exposure started."
     elif draft.ended_on is not None and draft.ended_on < draft.started_on:
         errors["ended_on"] = "The end is before the start."
-    note = _text(errors, "note", draft.note, "note", FREE_TEXT_MAX_LENGTH, required=False)
+    note = clean_text(
+        errors, "note", draft.note, "note", FREE_TEXT_MAX_LENGTH, required=False, multiline=True
+    )
     if errors:
         raise ValidationError(errors)
     return ExposureDraft(draft.episode_id, draft.kind, draft.started_on, draft.ended_on, note)

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pathway_app.domain.catalogues import Drug
 from pathway_app.domain.errors import ValidationError
+from pathway_app.domain.text import control_character_message, has_control_character
 
 # Values computed from entered decimals carry binary rounding noise (0.1 + 0.2 != 0.3); a value
 # that equals a limit as typed must not be flagged, so comparisons allow this much slack.
@@ -609,8 +610,12 @@ def check_refill(
         )
     if not operator.strip():
         errors["operator"] = "Enter who performs the refill."
+    elif has_control_character(operator.strip()):
+        errors["operator"] = control_character_message("operator's name")
     if not second_checker.strip():
         errors["second_checker"] = "A second person must check drug and concentration."
+    elif has_control_character(second_checker.strip()):
+        errors["second_checker"] = control_character_message("second checker's name")
     elif _same_person(operator, second_checker):
         errors["second_checker"] = "The second checker must be someone other than the operator."
 
@@ -662,6 +667,8 @@ def check_refill(
             )
         elif not over_max_reason.strip():
             errors["over_max_reason"] = "Give the reason for a dose above the maximum."
+        elif has_control_character(over_max_reason.strip(), multiline=True):
+            errors["over_max_reason"] = control_character_message("reason")
         warnings.append(f"Daily dose above the maximum of {limit_text}, confirmed.")
     if errors:
         raise ValidationError(errors)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pathway_app.domain.errors import PermissionDenied, ValidationError
+from pathway_app.domain.text import control_character_message, has_control_character
 
 USERNAME_MAX_LENGTH = 64
 DISPLAY_NAME_MAX_LENGTH = 100
@@ -102,8 +103,10 @@ def validate_username(username: str, errors: dict[str, str]) -> str:
         errors["username"] = "Enter a user name."
     elif len(name) > USERNAME_MAX_LENGTH:
         errors["username"] = f"Keep the user name under {USERNAME_MAX_LENGTH} characters."
-    elif any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in name):
-        errors["username"] = "A user name has no spaces or control characters."
+    elif has_control_character(name):
+        errors["username"] = control_character_message("user name")
+    elif any(ch.isspace() for ch in name):
+        errors["username"] = "A user name has no spaces."
     return name
 
 
@@ -118,15 +121,21 @@ def validate_password(password: str, errors: dict[str, str], field: str = "passw
         errors[field] = "The password contains a control character."
 
 
+def validate_display_name(display_name: str, errors: dict[str, str]) -> str:
+    """The trimmed display name (empty is allowed: the caller decides what stands in for it)."""
+    display = display_name.strip()
+    if len(display) > DISPLAY_NAME_MAX_LENGTH:
+        errors["display_name"] = f"Keep the name under {DISPLAY_NAME_MAX_LENGTH} characters."
+    elif has_control_character(display):
+        errors["display_name"] = control_character_message("display name")
+    return display
+
+
 def validate_user(draft: UserDraft) -> UserDraft:
     """Trimmed draft, or `ValidationError` with one message per field."""
     errors: dict[str, str] = {}
     username = validate_username(draft.username, errors)
-    display = draft.display_name.strip() or username
-    if len(display) > DISPLAY_NAME_MAX_LENGTH:
-        errors["display_name"] = f"Keep the name under {DISPLAY_NAME_MAX_LENGTH} characters."
-    elif any(ord(ch) < 32 for ch in display):
-        errors["display_name"] = "The name contains a control character."
+    display = validate_display_name(draft.display_name, errors) or username
     try:
         role = parse_role(draft.role)
     except ValidationError as exc:
