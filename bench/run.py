@@ -77,23 +77,61 @@ def clinic(data: Path, size: int) -> Path:
     return path
 
 
-def startup(db: Path | None) -> tuple[float, int, int]:
+def startup(db: Path | None) -> tuple[float, int, int, float]:
     args = [sys.executable, str(ROOT / "bench" / "_startup.py")]
     args += ["bare"] if db is None else ["app", str(db), NOW_TEXT]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
     out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
-    _, seconds, peak, rows = out.split()
-    return float(seconds) * 1000, int(peak), int(rows)
+    _, seconds, peak, rows, complete = out.split()
+    return float(seconds) * 1000, int(peak), int(rows), float(complete) * 1000
+
+
+def ensure_bench_user(db: Path) -> None:
+    """The start-up child signs in as automation does (``--user`` with a password), as a
+    coordinator (an administrator could not record the missed follow-ups the window sweeps)."""
+    from bench._startup import BENCH_PASSWORD, BENCH_USER
+    from pathway_app.app import load_configuration
+    from pathway_app.domain.clock import FixedClock
+    from pathway_app.domain.users import Role, UserDraft
+    from pathway_app.services.context import ServiceContext
+    from pathway_app.services.users import create_first_administrator, create_user, has_users
+    from pathway_app.storage.database import open_database
+
+    database = open_database(str(db))
+    try:
+        if not has_users(database):
+            clock = FixedClock(NOW)
+            admin_draft = UserDraft("bench-admin", "", Role.ADMINISTRATOR.value, BENCH_PASSWORD)
+            admin = create_first_administrator(database, clock, admin_draft)
+            ctx = ServiceContext(
+                database,
+                *load_configuration(),
+                clock,
+                admin.username,
+                role=admin.role,
+                user_id=admin.user_id,
+            )
+            draft = UserDraft(BENCH_USER, "Benchmark", Role.COORDINATOR.value, BENCH_PASSWORD)
+            create_user(ctx, draft)
+    finally:
+        database.close()
 
 
 def bench_startup(size: int, db: Path) -> None:
+    ensure_bench_user(db)
     runs = [startup(db) for _ in range(min(3, REPEAT[0]))]
     bare = [startup(None) for _ in range(min(3, REPEAT[0]))]
     app_ms = statistics.median(r[0] for r in runs)
     bare_ms = statistics.median(r[0] for r in bare)
     line(f"startup[{size}] to painted refill worklist", app_ms, "ms", bare_ms)
     line(
-        f"peak_memory[{size}] worklist open",
+        f"startup_complete[{size}] until every screen works",
+        statistics.median(r[3] for r in runs),
+        "ms",
+        bare_ms,
+    )
+    line(
+        f"peak_memory[{size}] worklist open, every screen built",
         max(r[1] for r in runs) / 1024,
         "MiB",
         max(r[1] for r in bare) / 1024,

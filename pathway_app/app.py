@@ -6,26 +6,20 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pathway_app import paths
-from pathway_app.domain.catalogues import Catalogue, load_catalogue
 from pathway_app.domain.clock import Clock, FixedClock, SystemClock
-from pathway_app.domain.errors import TemplateError
-from pathway_app.domain.outcomes import OUTCOMES_FILE, load_outcomes  # issue 10
-from pathway_app.domain.readiness import (
-    HOLDS_FILE,
-    READINESS_FILE,
-    HoldRule,
-    ReadinessConfig,
-    check_against_template,
-    load_holds,
-    load_readiness,
-)
-from pathway_app.domain.recovery import RECOVERY_FILE, load_recovery
-from pathway_app.domain.template import PathwayTemplate, load_template
 from pathway_app.resources import resource_path, resources_dir
-from pathway_app.services.context import ServiceContext
-from pathway_app.storage.database import Database, DatabaseOpenError, open_database
+
+if TYPE_CHECKING:
+    # Issue 9: importing this module must not import the data layer (SQLAlchemy, the ORM):
+    # the first screen is painted before it is loaded (see ui/startup.py).
+    from pathway_app.domain.catalogues import Catalogue
+    from pathway_app.domain.readiness import HoldRule, ReadinessConfig
+    from pathway_app.domain.template import PathwayTemplate
+    from pathway_app.services.context import ServiceContext
+    from pathway_app.storage.database import Database
 
 TEMPLATE_FILE = ("pathways", "constant_flow_pump.toml")
 
@@ -49,10 +43,19 @@ def load_configuration() -> tuple[PathwayTemplate, Catalogue]:
     template here too, so a broken one stops the app at start; `load_preparation_configuration`
     returns them.
     """
-    template = load_template(resource_path(*TEMPLATE_FILE))
+    from pathway_app.domain.catalogues import load_catalogue
+
+    template = load_template()
     catalogue = load_catalogue(resources_dir())
     load_preparation_configuration(template)
     return template, catalogue
+
+
+def load_template() -> PathwayTemplate:
+    """The pathway template alone (raises TemplateError); `load_configuration` checks the rest."""
+    from pathway_app.domain.template import load_template as load
+
+    return load(resource_path(*TEMPLATE_FILE))
 
 
 def load_preparation_configuration(
@@ -60,6 +63,14 @@ def load_preparation_configuration(
 ) -> tuple[ReadinessConfig, dict[str, HoldRule]]:
     """Load readiness.toml and holds.toml and check the readiness gates and indications against
     the template's gate milestones (raises TemplateError naming the file and the key)."""
+    from pathway_app.domain.readiness import (
+        HOLDS_FILE,
+        READINESS_FILE,
+        check_against_template,
+        load_holds,
+        load_readiness,
+    )
+
     readiness = load_readiness(resource_path(READINESS_FILE))
     holds = load_holds(resource_path(HOLDS_FILE))
     check_against_template(
@@ -76,7 +87,9 @@ def make_clock(now: datetime | None) -> Clock:
 
 def open_demo_database(template: PathwayTemplate, catalogue: Catalogue, clock: Clock) -> Database:
     """Recreate the demo database so its dates are always relative to today."""
+    from pathway_app.services.context import ServiceContext
     from pathway_app.services.demo import seed_demo
+    from pathway_app.storage.database import open_database
 
     path = paths.demo_database()
     for suffix in ("", "-wal", "-shm"):
@@ -91,6 +104,11 @@ def open_demo_database(template: PathwayTemplate, catalogue: Catalogue, clock: C
 
 def build_context(options: AppOptions) -> ServiceContext:
     """Everything but Qt. Raises TemplateError or DatabaseOpenError with readable messages."""
+    from pathway_app.domain.outcomes import OUTCOMES_FILE, load_outcomes  # issue 10
+    from pathway_app.domain.recovery import RECOVERY_FILE, load_recovery
+    from pathway_app.services.context import ServiceContext
+    from pathway_app.storage.database import open_database
+
     template, catalogue = load_configuration()
     readiness, holds = load_preparation_configuration(template)
     # Issue 6: a broken recovery.toml stops the app at start with a message naming the key.
@@ -114,7 +132,7 @@ def build_context(options: AppOptions) -> ServiceContext:
     )
 
 
-def _report(title: str, message: str) -> None:
+def report_problem(title: str, message: str) -> None:
     """Print the problem, and show it in a message box when there is a screen to show it on."""
     print(f"pathway-app: {message}", file=sys.stderr)
     from PySide6.QtGui import QGuiApplication
@@ -127,21 +145,10 @@ def _report(title: str, message: str) -> None:
 
 
 def run(options: AppOptions) -> int:
-    from pathway_app.cli import EXIT_CONFIGURATION, EXIT_DATABASE, EXIT_SCREENSHOT
-
-    try:
-        ctx = build_context(options)
-    except TemplateError as exc:
-        _report("Care Pathway Tracker", f"The pathway configuration is broken: {exc}")
-        return EXIT_CONFIGURATION
-    except DatabaseOpenError as exc:
-        _report("Care Pathway Tracker", str(exc))
-        return EXIT_DATABASE
-
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from pathway_app.ui.main_window import MainWindow
+    from pathway_app.ui.startup import Start
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -151,35 +158,27 @@ def run(options: AppOptions) -> int:
     if options.screenshot is None:
         settings = QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
     # Issue 4: nobody sees patient data before signing in (a dialog, or --user with
-    # $PATHWAY_PASSWORD for automation; the demo signs in its demo nurse).
-    from pathway_app.ui.sign_in import SignInRequest, sign_in
-
-    failure = sign_in(
-        ctx,
-        SignInRequest(
-            user=options.user,
-            password=options.password,
-            demo=options.demo,
-            interactive=options.screenshot is None,
-        ),
-        settings,
-    )
+    # $PATHWAY_PASSWORD for automation; the demo signs in its demo coordinator).
+    start = Start(options, settings)
+    start.failed.connect(app.exit)
+    failure = start.open()
     if failure is not None:
-        ctx.db.close()
         return failure
-    window = MainWindow(ctx, settings)
-    if settings is not None and not options.demo:
-        window.trust.start_automatic_backup()
+    window = start.window
+    assert window is not None
     try:
         if options.screenshot is not None:
+            from pathway_app.cli import EXIT_SCREENSHOT
+
             return _screenshot(app, window, options.screenshot, EXIT_SCREENSHOT)
         from pathway_app.ui import error_hook
 
         error_hook.install(window)
         window.show()
-        return app.exec()
+        code = app.exec()
+        return start.exit_code if start.exit_code is not None else code
     finally:
-        ctx.db.close()
+        start.close()
 
 
 def _screenshot(app: object, window: object, target: Path, failure_code: int) -> int:

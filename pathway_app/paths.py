@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from platformdirs import user_data_path
-
 DATA_DIR_ENV = "PATHWAY_DATA_DIR"
 DB_ENV = "PATHWAY_DB"
 DATABASE_FILE = "pathway.sqlite3"
@@ -17,7 +15,12 @@ SETTINGS_FILE = "settings.ini"
 def data_dir() -> Path:
     """The per-user data folder (``$PATHWAY_DATA_DIR`` when set); created on first use."""
     override = os.environ.get(DATA_DIR_ENV)
-    path = Path(override).expanduser() if override else user_data_path("pathway-app", False)
+    if override:
+        path = Path(override).expanduser()
+    else:
+        from platformdirs import user_data_path  # not needed by a start that names its files
+
+        path = user_data_path("pathway-app", False)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QLocale, Qt, Slot
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QLocale, Qt, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -22,21 +22,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pathway_app.services.context import ServiceContext
-from pathway_app.services.refill_views import (
-    RefillLevel,
-    RefillWorklistPages,
-    RefillWorklistRow,
-    refill_worklist_pages,
-)
+from pathway_app.storage.refill_rows import RefillLevel, RefillWorklistRow
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import fit_column, format_date, format_datetime, named, tr
 from pathway_app.ui.row_model import EPISODE_ID_ROLE, EpisodeTablePanel, PagedRowModel, RowSource
+
+if TYPE_CHECKING:
+    # Issue 9: this panel is painted before the data layer is imported (see MainWindow), so
+    # the service context and SQLAlchemy-backed reads are imported only when used.
+    from pathway_app.services.context import ServiceContext
+    from pathway_app.services.refill_views import RefillWorklistPages
 
 LEVEL_ROLE = Qt.ItemDataRole.UserRole + 3
 UNVERIFIED_MARK = "†"
 MAX_DAYS = 365
 MAX_COLUMN_WIDTH = 200
+
+
+class RefillPages(Protocol):
+    """A counted, ordered, offset-addressed read of the refill worklist: the service's
+    `RefillWorklistPages`, or at start-up `storage.first_screen`'s read of the same rows."""
+
+    def count(self) -> int: ...
+
+    def fetch(self, offset: int, limit: int) -> list[RefillWorklistRow]: ...
+
+    def position(self, episode_id: int) -> int | None: ...
 
 
 LEVEL_COLOURS = {
@@ -164,11 +175,26 @@ class RefillWorklistModel(PagedRowModel):
 
 
 class RefillWorklistPanel(EpisodeTablePanel):
-    """Search, the "due within N days" window and the table. Emits `episode_opened(id)`."""
+    """Search, the "due within N days" window and the table. Emits `episode_opened(id)`.
 
-    def __init__(self, ctx: ServiceContext, parent: QWidget | None = None) -> None:
+    Made with a service context, it reads through the services. Made without one (issue 9: at
+    start-up, before the data layer is imported) it shows the rows `show_opening` is given and
+    is `busy` until `attach` hands it the context; what was typed meanwhile is then applied.
+    """
+
+    def __init__(
+        self,
+        ctx: ServiceContext | None,
+        parent: QWidget | None = None,
+        *,
+        due_soon_days: int | None = None,
+    ) -> None:
         super().__init__(parent)
         self._ctx = ctx
+        if due_soon_days is None:
+            if ctx is None:
+                raise ValueError("a refill worklist without a context needs due_soon_days")
+            due_soon_days = ctx.template.parameter("due_soon_days")
         named(self, names.REFILL_WORKLIST_PANEL, self.tr("Refill worklist"))
         self._make_search(
             names.REFILL_WORKLIST_SEARCH,
@@ -179,7 +205,7 @@ class RefillWorklistPanel(EpisodeTablePanel):
             QSpinBox(), names.REFILL_WORKLIST_DAYS_SPIN, self.tr("Due within this many days")
         )
         self.days.setRange(0, MAX_DAYS)
-        self.days.setValue(ctx.template.parameter("due_soon_days"))
+        self.days.setValue(due_soon_days)
         self.days.setSuffix(self.tr(" days"))
 
         self.model = RefillWorklistModel(self)
@@ -202,10 +228,9 @@ class RefillWorklistPanel(EpisodeTablePanel):
         )
         legend.setWordWrap(True)
 
-        # Issue 9: typing searches on a worker thread (one or two characters scan the
-        # patients: ~0.6 s at 100,000); only the newest search's rows are shown.
+        # Issue 9: typing searches on a worker thread; only the newest search's rows are shown.
         self._read_in_background(self._pages_read)
-        self.days.valueChanged.connect(self.reload)
+        self.days.valueChanged.connect(self._days_changed)
 
         filters = QHBoxLayout()
         search_label = QLabel(self.tr("Sea&rch:"))
@@ -230,17 +255,64 @@ class RefillWorklistPanel(EpisodeTablePanel):
         QWidget.setTabOrder(self.days, self.table)
         QWidget.setTabOrder(self.table, self.open_button)
 
+    @property
+    def attached(self) -> bool:
+        """False while the panel shows start-up rows and has no service context yet."""
+        return self._ctx is not None
+
+    def show_opening(self, pages: RefillPages) -> None:
+        """Show the first page of `pages` before the context exists (start-up)."""
+        self._show(pages, pages.count())
+        self._show_busy(True)
+
+    def attach(self, ctx: ServiceContext) -> None:
+        """Read through `ctx` from now on; the rows are read again, with whatever search and
+        window were typed meanwhile."""
+        self._ctx = ctx
+        self.reload()
+        self._show_busy(self.background.busy)
+
+    @property
+    def busy(self) -> bool:
+        return not self.attached or self.background.busy
+
+    def wait_until_idle(self, timeout_ms: int = 5000) -> bool:
+        if not self.attached and not self._wait_for_attach(timeout_ms):
+            return False
+        return self.background.wait(timeout_ms)
+
+    def _wait_for_attach(self, timeout_ms: int) -> bool:
+        deadline = QDeadlineTimer(timeout_ms)
+        while not self.attached and not deadline.hasExpired():
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        return self.attached
+
+    @Slot(str)
+    def _search_changed(self, text: str) -> None:
+        if self.attached:
+            super()._search_changed(text)
+
+    @Slot()
+    def _days_changed(self) -> None:
+        if self.attached:
+            self.reload()
+
     @Slot()
     def reload(self) -> None:
         """Count and read the first page again, keeping the selected episode selected (read up
         to its row if it has moved further down). Synchronous: the rows are there when it
-        returns; any search still running is discarded."""
+        returns; any search still running is discarded. Before `attach`, nothing to do."""
+        if not self.attached:
+            return
         self.background.cancel()
         pages = self._pages(self.search.text())
         total = pages.count()
         self._show(pages, total)
 
     def _pages(self, search: str) -> RefillWorklistPages:
+        from pathway_app.services.refill_views import refill_worklist_pages
+
+        assert self._ctx is not None
         return refill_worklist_pages(
             self._ctx,
             due_within_days=self.days.value(),
@@ -262,7 +334,7 @@ class RefillWorklistPanel(EpisodeTablePanel):
         # Column widths stay as they are while typing (no jumping; fewer cells read).
         self._show(pages, total, fit=False)
 
-    def _show(self, pages: RefillWorklistPages, total: int, *, fit: bool = True) -> None:
+    def _show(self, pages: RefillPages, total: int, *, fit: bool = True) -> None:
         """Show a counted result's first page (already read), then size, count, re-select."""
         selected = self.selected_episode_id()
         source = RowSource(pages.count, pages.fetch, pages.position)

@@ -7,7 +7,9 @@ Nobody sees patient data before this succeeds.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Slot
 from PySide6.QtGui import QGuiApplication
@@ -28,16 +30,13 @@ from pathway_app.domain.users import (
     Role,
     UserDraft,
 )
-from pathway_app.services.context import ServiceContext
-from pathway_app.services.users import (
-    DEMO_PASSWORD,
-    SignedIn,
-    authenticate,
-    create_first_administrator,
-    has_users,
-)
 from pathway_app.ui import object_names as names
 from pathway_app.ui.common import dialog_buttons, error_label, named, show_error
+
+if TYPE_CHECKING:
+    # Issue 9: the sign-in dialog shows while the data layer is still being imported.
+    from pathway_app.services.context import ServiceContext
+    from pathway_app.services.users import SignedIn
 
 LAST_USER_KEY = "signIn/lastUser"
 DEMO_USER = "nurse"
@@ -52,6 +51,24 @@ class SignInRequest:
     password: str | None = None
     demo: bool = False
     interactive: bool = True
+
+
+@dataclass(frozen=True)
+class SignInTarget:
+    """What the sign-in dialog needs: the database's name, and the check of a user name and
+    password (records the sign-in; raises DomainError with the message to show)."""
+
+    display_name: str
+    authenticate: Callable[[str, str], SignedIn]
+
+
+def target_of(ctx: ServiceContext) -> SignInTarget:
+    from pathway_app.services.users import authenticate
+
+    return SignInTarget(
+        ctx.db.info.display_name,
+        lambda user, password: authenticate(ctx.db, ctx.clock, user, password),
+    )
 
 
 def _title() -> str:
@@ -78,10 +95,13 @@ class SignInDialog(QDialog):
     """Attributes: signed_in after a successful sign-in."""
 
     def __init__(
-        self, ctx: ServiceContext, username: str = "", parent: QWidget | None = None
+        self,
+        target: ServiceContext | SignInTarget,
+        username: str = "",
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self._ctx = ctx
+        self._target = target if isinstance(target, SignInTarget) else target_of(target)
         self.signed_in: SignedIn | None = None
         self.setWindowTitle(self.tr("Sign in — Care Pathway Tracker"))
         named(self, names.SIGN_IN_DIALOG, self.tr("Sign in"))
@@ -100,7 +120,7 @@ class SignInDialog(QDialog):
         buttons.accepted.connect(self._sign_in)
         layout = QVBoxLayout(self)
         layout.addWidget(_heading(self.tr("Care Pathway Tracker")))
-        database = QLabel(self.tr("Database: %1").replace("%1", ctx.db.info.display_name))
+        database = QLabel(self.tr("Database: %1").replace("%1", self._target.display_name))
         database.setWordWrap(True)
         database.setStyleSheet("color: palette(mid);")
         layout.addWidget(database)
@@ -113,9 +133,7 @@ class SignInDialog(QDialog):
     def _sign_in(self) -> None:
         show_error(self.error, None)
         try:
-            self.signed_in = authenticate(
-                self._ctx.db, self._ctx.clock, self.user.text(), self.password.text()
-            )
+            self.signed_in = self._target.authenticate(self.user.text(), self.password.text())
         except DomainError as exc:
             self.password.clear()
             self.password.setFocus()
@@ -125,9 +143,12 @@ class SignInDialog(QDialog):
 
     @classmethod
     def ask(
-        cls, ctx: ServiceContext, username: str = "", parent: QWidget | None = None
+        cls,
+        target: ServiceContext | SignInTarget,
+        username: str = "",
+        parent: QWidget | None = None,
     ) -> SignedIn | None:
-        dialog = cls(ctx, username, parent)
+        dialog = cls(target, username, parent)
         dialog.exec()
         return dialog.signed_in
 
@@ -196,6 +217,8 @@ class FirstAdminDialog(QDialog):
         draft = UserDraft(
             self.user.text(), self.display.text(), Role.ADMINISTRATOR.value, self.password.text()
         )
+        from pathway_app.services.users import create_first_administrator
+
         try:
             self.signed_in = create_first_administrator(self._ctx.db, self._ctx.clock, draft)
         except ValidationError as exc:
@@ -230,10 +253,9 @@ def _fail(message: str) -> int:
 
 def sign_in(ctx: ServiceContext, request: SignInRequest, settings: QSettings | None) -> int | None:
     """Sign someone in, or return the exit code when nobody could be (0: the user cancelled)."""
-    interactive = request.interactive and QGuiApplication.platformName() not in (
-        "offscreen",
-        "minimal",
-    )
+    from pathway_app.services.users import DEMO_PASSWORD, authenticate, has_users
+
+    interactive = on_screen(request)
     user = request.user or (DEMO_USER if request.demo else None)
     password = request.password or (DEMO_PASSWORD if request.demo else None)
     if not has_users(ctx.db):
@@ -254,8 +276,7 @@ def sign_in(ctx: ServiceContext, request: SignInRequest, settings: QSettings | N
             "signing in needs a screen, or --user NAME (or $PATHWAY_USER) with $PATHWAY_PASSWORD."
         )
     else:
-        last = str(settings.value(LAST_USER_KEY, "")) if settings is not None else ""
-        signed = SignInDialog.ask(ctx, user or last)
+        signed = SignInDialog.ask(ctx, user or last_user(settings))
     if signed is None:
         return 0  # cancelled: nothing was opened, nothing to report
     apply(ctx, signed)
@@ -264,4 +285,23 @@ def sign_in(ctx: ServiceContext, request: SignInRequest, settings: QSettings | N
     return None
 
 
-__all__ = ["FirstAdminDialog", "SignInDialog", "SignInRequest", "apply", "sign_in"]
+def last_user(settings: QSettings | None) -> str:
+    return str(settings.value(LAST_USER_KEY, "")) if settings is not None else ""
+
+
+def on_screen(request: SignInRequest) -> bool:
+    """Whether dialogs can be shown (not for ``--screenshot``, not on an offscreen platform)."""
+    return request.interactive and QGuiApplication.platformName() not in ("offscreen", "minimal")
+
+
+__all__ = [
+    "FirstAdminDialog",
+    "SignInDialog",
+    "SignInRequest",
+    "SignInTarget",
+    "apply",
+    "last_user",
+    "on_screen",
+    "sign_in",
+    "target_of",
+]

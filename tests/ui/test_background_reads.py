@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt
 
 from pathway_app.services import refill_views
 from pathway_app.ui import background_query
-from pathway_app.ui import refill_worklist as refill_module
 from pathway_app.ui import worklist as worklist_module
 from pathway_app.ui.background_query import BackgroundQuery
 from pathway_app.ui.worklist import Column
@@ -111,7 +110,7 @@ def test_a_stale_refill_search_never_replaces_a_newer_one(
     demo_ctx, make_window, qtbot, monkeypatch
 ):
     panel = make_window(demo_ctx).refill_worklist
-    real = refill_module.refill_worklist_pages
+    real = refill_views.refill_worklist_pages
 
     def slow_for_old_text(ctx: Any, **kwargs: Any) -> Any:
         pages = real(ctx, **kwargs)
@@ -125,7 +124,7 @@ def test_a_stale_refill_search_never_replaces_a_newer_one(
             pages.count = late  # type: ignore[method-assign]
         return pages
 
-    monkeypatch.setattr(refill_module, "refill_worklist_pages", slow_for_old_text)
+    monkeypatch.setattr(refill_views, "refill_worklist_pages", slow_for_old_text)
     panel.search.setText("demo")
     qtbot.waitUntil(lambda: panel.background._pending != set())
     panel.search.setText("zzz-nobody")
