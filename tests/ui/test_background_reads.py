@@ -212,3 +212,20 @@ def test_a_reload_drops_a_page_still_being_read(demo_ctx, make_window, qtbot) ->
     ids = [panel.model.row_at(row).episode_id for row in range(panel.model.rowCount())]
     page = worklist_module.worklist_page(demo_ctx, panel.shown_filter, limit=len(ids))
     assert ids == [row.episode_id for row in page.rows]  # no stale page, none twice
+
+
+def test_the_refill_window_is_read_on_a_worker_thread(demo_ctx, make_window, qtbot, monkeypatch):
+    panel = make_window(demo_ctx).refill_worklist
+    threads = threads_calling(monkeypatch, refill_views.RefillWorklistPages, "count")
+    for days in (0, 90):
+        threads.clear()
+        with qtbot.waitSignal(panel.rows_loaded):
+            panel.days.setValue(days)
+            assert panel.busy
+        assert threads and all(t is not threading.main_thread() for t in threads)
+        expected = refill_views.refill_worklist_pages(demo_ctx, due_within_days=days, search="")
+        rows = [panel.model.row_at(r) for r in range(panel.model.rowCount())]
+        assert rows == expected.fetch(0, len(rows))
+        assert panel.model.total() == expected.count()
+    levels = {row.level for row in rows}
+    assert refill_views.RefillLevel.DUE_SOON in levels
