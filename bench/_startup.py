@@ -30,10 +30,10 @@ def _since_start() -> float:
 
 
 def main() -> None:
-    from PySide6.QtWidgets import QApplication, QMainWindow, QTableView
-
-    app = QApplication(sys.argv[:1])
     if sys.argv[1] == "bare":
+        from PySide6.QtWidgets import QApplication, QMainWindow, QTableView
+
+        app = QApplication(sys.argv[:1])
         window = QMainWindow()
         table = QTableView()
         window.setCentralWidget(table)
@@ -41,8 +41,7 @@ def main() -> None:
     else:
         from datetime import UTC, datetime
 
-        from pathway_app.app import AppOptions
-        from pathway_app.ui.startup import Start
+        from pathway_app.app import AppOptions, start_app
 
         now = datetime.fromisoformat(sys.argv[3]).replace(tzinfo=UTC)
         options = AppOptions(
@@ -52,8 +51,9 @@ def main() -> None:
             user=BENCH_USER,
             password=BENCH_PASSWORD,
         )
-        start = Start(options, None)  # no settings: nothing of the user's is read or written
-        if start.open() is not None or start.window is None:
+        # As `pathway-app --db DB --user bench` starts, without the settings file (no backups).
+        app, start, failure = start_app(options, use_settings=False)
+        if failure is not None or start.window is None:
             raise SystemExit("the app did not start")
         window = start.window
         table = window.refill_worklist.table

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pathway_app import paths
 from pathway_app.domain.clock import Clock, FixedClock, SystemClock
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pathway_app.domain.template import PathwayTemplate
     from pathway_app.services.context import ServiceContext
     from pathway_app.storage.database import Database
+    from pathway_app.ui.startup import Start
 
 TEMPLATE_FILE = ("pathways", "constant_flow_pump.toml")
 
@@ -144,7 +145,17 @@ def report_problem(title: str, message: str) -> None:
     del app
 
 
-def run(options: AppOptions) -> int:
+def start_app(options: AppOptions, *, use_settings: bool = True) -> tuple[Any, Start, int | None]:
+    """Make the Qt application and open the app for `options`: (application, the `Start`
+    with its window, None) or, when nothing was opened, (application, start, exit code).
+
+    use_settings: read and write the settings file (the sign-in's last user, window geometry,
+    automatic backups); the benchmarks open clinics without it.
+    """
+    from pathway_app.opening import begin
+
+    # Before Qt is imported: the password check (argon2, on a thread) overlaps the import.
+    early = begin(options)
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -155,14 +166,19 @@ def run(options: AppOptions) -> int:
     app.setApplicationName("Care Pathway Tracker")
     app.setOrganizationName("pathway-app")
     settings = None
-    if options.screenshot is None:
+    if options.screenshot is None and use_settings:
         settings = QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
     # Issue 4: nobody sees patient data before signing in (a dialog, or --user with
     # $PATHWAY_PASSWORD for automation; the demo signs in its demo coordinator).
-    start = Start(options, settings)
+    start = Start(options, settings, early)
     start.failed.connect(app.exit)
-    failure = start.open()
+    return app, start, start.open()
+
+
+def run(options: AppOptions) -> int:
+    app, start, failure = start_app(options)
     if failure is not None:
+        start.close()
         return failure
     window = start.window
     assert window is not None
@@ -170,13 +186,13 @@ def run(options: AppOptions) -> int:
         if options.screenshot is not None:
             from pathway_app.cli import EXIT_SCREENSHOT
 
-            return _screenshot(app, window, options.screenshot, EXIT_SCREENSHOT)
+            return int(_screenshot(app, window, options.screenshot, EXIT_SCREENSHOT))
         from pathway_app.ui import error_hook
 
         error_hook.install(window)
         window.show()
         code = app.exec()
-        return start.exit_code if start.exit_code is not None else code
+        return start.exit_code if start.exit_code is not None else int(code)
     finally:
         start.close()
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
-from pathway_app import paths
 from pathway_app.app import (
     AppOptions,
     build_context,
@@ -33,6 +32,7 @@ from pathway_app.app import (
     report_problem,
 )
 from pathway_app.domain.errors import DomainError, TemplateError
+from pathway_app.opening import EarlyOpening, begin
 
 if TYPE_CHECKING:
     from pathway_app.services.context import ServiceContext
@@ -132,8 +132,16 @@ class Start(QObject):
     # The start failed after the window was shown (its exit code; `exit_code` holds it too).
     failed = Signal(int)
 
-    def __init__(self, options: AppOptions, settings: QSettings | None) -> None:
+    def __init__(
+        self,
+        options: AppOptions,
+        settings: QSettings | None,
+        early: EarlyOpening | Literal["begin"] | None = "begin",
+    ) -> None:
+        """early: what `opening.begin(options)` gave before Qt was imported; by default
+        `open` calls it."""
         super().__init__()
+        self._early = early
         self.options = options
         self.settings = settings
         self.window: MainWindow | None = None
@@ -154,34 +162,18 @@ class Start(QObject):
     # --- the two ways in ------------------------------------------------------------------
 
     def open(self) -> int | None:
-        first = self._first_screen()
-        if first is None:
+        early = begin(self.options) if self._early == "begin" else self._early
+        if early is None:
             return self._open_fully()
         from pathway_app.ui.sign_in import on_screen
 
-        self._first = first
-        user, password = self._request.user, self._request.password
-        if user and password:
-            return self._open_first_screen(user, password)
+        self._first = early.first
+        if early.password_matches is not None:
+            return self._open_first_screen(early.password_matches)
         if on_screen(self._request):
-            return self._open_with_early_sign_in(first)
+            return self._open_with_early_sign_in(early.first)
         self._close_first_screen()
         return self._open_fully()
-
-    def _first_screen(self) -> FirstScreen | None:
-        options = self.options
-        if options.demo or options.screenshot is not None:
-            return None
-        database = options.database or paths.default_database()
-        if "://" in database:
-            return None  # PostgreSQL: the data layer is needed to connect at all
-        from pathway_app.storage.first_screen import FirstScreen
-
-        first = FirstScreen.open(database)
-        if first is not None and not first.has_users():
-            first.close()
-            return None  # the first administrator is created through the services
-        return first
 
     def _open_fully(self) -> int | None:
         """Load everything, sign in, then build the whole window."""
@@ -207,20 +199,15 @@ class Start(QObject):
 
     # --- automation: paint the refill worklist first ----------------------------------------
 
-    def _open_first_screen(self, user: str, password: str) -> int | None:
-        """The password is checked on a thread (argon2 releases the interpreter) while the
-        window is built, hidden; it is shown only if the password is right."""
+    def _open_first_screen(self, password_matches: Callable[[], bool]) -> int | None:
+        """The password is being checked on a thread (argon2 releases the interpreter) while
+        the window is built, hidden; it is shown only if the password is right."""
         from pathway_app.cli import EXIT_CONFIGURATION
         from pathway_app.storage.first_screen import FirstScreenError
+        from pathway_app.ui.main_window import MainWindow, Opening
 
         first = self._first
         assert first is not None
-        try:
-            password_matches = first.password_check(user, password)
-        except FirstScreenError:  # the file changed since it was opened: the normal way
-            self._close_first_screen()
-            return self._open_fully()
-        from pathway_app.ui.main_window import MainWindow, Opening
 
         try:
             template = load_template()
@@ -249,14 +236,12 @@ class Start(QObject):
         window.show()
         QApplication.processEvents()  # paint before the loading thread takes the interpreter
         loader = self._loader = ContextLoader(lambda: _load_everything(self.options))
-        loader.finished.connect(
-            lambda: self._complete(user, password), Qt.ConnectionType.QueuedConnection
-        )
+        loader.finished.connect(self._complete, Qt.ConnectionType.QueuedConnection)
         loader.start()
         return None
 
     @Slot()
-    def _complete(self, user: str, password: str) -> None:
+    def _complete(self) -> None:
         """On the GUI thread once loaded: record the sign-in, then complete the window."""
         from pathway_app.cli import EXIT_SIGN_IN
         from pathway_app.services.users import authenticate
@@ -264,6 +249,8 @@ class Start(QObject):
         ctx = self._loaded_context()
         if ctx is None:
             return
+        user, password = self._request.user, self._request.password
+        assert user is not None and password is not None
         try:
             signed = authenticate(ctx.db, ctx.clock, user, password)
         except DomainError as exc:  # e.g. the account was deactivated a moment ago
