@@ -11,6 +11,7 @@ from typing import Any
 from pathway_app.domain.errors import InvalidTransition, ValidationError
 from pathway_app.domain.progress import MilestoneState
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, validate_reason
+from pathway_app.domain.text import clean_text
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episodes import refresh_progress
 from pathway_app.services.preparation import (
@@ -82,8 +83,12 @@ def mark_done(
         raise ValidationError({"done_at": "The time has no time zone."})
     if when > ctx.now():
         raise ValidationError({"done_at": "The time done is in the future."})
-    if len(note) > FREE_TEXT_MAX_LENGTH:
-        raise ValidationError({"note": f"Keep the note under {FREE_TEXT_MAX_LENGTH} characters."})
+    errors: dict[str, str] = {}
+    text = clean_text(
+        errors, "note", note, "note", FREE_TEXT_MAX_LENGTH, required=False, multiline=True
+    )
+    if errors:
+        raise ValidationError(errors)
     with ctx.db.writing() as session:
         m = repo.get_milestone(session, milestone_id)
         repo.check_version(m.version, expected_version)
@@ -95,7 +100,7 @@ def mark_done(
         m.state = MilestoneState.DONE.value
         m.done_at = when
         m.done_by = ctx.actor
-        m.note = note.strip() or None
+        m.note = text or None
         refresh_progress(session, m.episode)
         _audit(ctx, session, m, "milestone.done", old)
 

@@ -22,6 +22,7 @@ from pathway_app.domain.outcomes import (
     summarise,
     validate_outcome,
 )
+from pathway_app.domain.records import validate_reason
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episodes import refresh_progress
 from pathway_app.services.outcome_progress import point
@@ -31,8 +32,6 @@ from pathway_app.storage import repository as repo
 from pathway_app.storage.orm import Episode
 from pathway_app.storage.orm_outcomes import OutcomeEntry
 from pathway_app.storage.orm_preparation import PreparationRecord
-
-REASON_MAX = 500
 
 # --- read models ------------------------------------------------------------------------------
 
@@ -307,7 +306,8 @@ def correct_outcome(
     """Correct an entry in place; the audit entry keeps the old and new values and the reason.
 
     Raises:
-        ValidationError: a field is wrong, or ``reason`` is missing.
+        ValidationError: a field is wrong, or ``reason`` is missing, too long or holds a
+            control character.
         ConcurrentEdit: the entry changed since the user read it.
     """
     with ctx.db.writing() as session:
@@ -321,9 +321,13 @@ def correct_outcome(
             errors.update(exc.field_errors)
         why = reason.strip()
         if not why:
+            # Says which reason, unlike the shared "Enter a reason.": the form has other fields.
             errors["reason"] = "Say why the entry is corrected."
-        elif len(why) > REASON_MAX:
-            errors["reason"] = f"Give the reason in at most {REASON_MAX} characters."
+        else:
+            try:
+                why = validate_reason(why)
+            except ValidationError as exc:
+                errors.update(exc.field_errors)
         if errors:
             raise ValidationError(errors)
         old = _row_values(row)

@@ -54,6 +54,7 @@ from pathway_app.domain.readiness import (
     validate_trial,
 )
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH
+from pathway_app.domain.text import clean_text
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
@@ -715,19 +716,6 @@ def save_fasting(
 # --- medications -------------------------------------------------------------------------------
 
 
-def _text(
-    errors: dict[str, str], field: str, value: str, label: str, limit: int, *, required: bool
-) -> str:
-    text = value.strip()
-    if required and not text:
-        errors[field] = f"Enter the {label}."
-    elif len(text) > limit:
-        errors[field] = f"Keep the {label} under {limit} characters."
-    elif any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
-        errors[field] = f"The {label} contains a control character."
-    return text
-
-
 def _validate_medication(ctx: ServiceContext, draft: MedicationDraft) -> MedicationDraft:
     errors: dict[str, str] = {}
     rule = ctx.holds.get(draft.drug_key)
@@ -736,22 +724,23 @@ def _validate_medication(ctx: ServiceContext, draft: MedicationDraft) -> Medicat
     name = (
         rule.name
         if rule
-        else _text(errors, "name", draft.name, "drug name", NAME_MAX_LENGTH, required=True)
+        else clean_text(errors, "name", draft.name, "drug name", NAME_MAX_LENGTH, required=True)
     )
     if draft.last_dose_at is not None:
         if draft.last_dose_at.utcoffset() is None:
             errors["last_dose_at"] = "The last dose has no time zone."
         elif draft.last_dose_at > ctx.now():
             errors["last_dose_at"] = "The last dose is in the future."
-    instruction = _text(
+    instruction = clean_text(
         errors,
         "instruction",
         draft.instruction,
         "instruction",
         FREE_TEXT_MAX_LENGTH,
         required=False,
+        multiline=True,
     )
-    by = _text(
+    by = clean_text(
         errors,
         "decision_by",
         draft.decision_by,
@@ -759,13 +748,14 @@ def _validate_medication(ctx: ServiceContext, draft: MedicationDraft) -> Medicat
         NAME_MAX_LENGTH,
         required=False,
     )
-    note = _text(
+    note = clean_text(
         errors,
         "decision_note",
         draft.decision_note,
         "decision",
         FREE_TEXT_MAX_LENGTH,
         required=False,
+        multiline=True,
     )
     if note and not by and "decision_by" not in errors:
         errors["decision_by"] = "Enter the clinician who decided."
@@ -945,8 +935,18 @@ def _validate_evaluations(
             errors["psych.done_on"] = "Enter the date of the evaluation."
         elif psych.done_on > today:
             errors["psych.done_on"] = "The evaluation date is in the future."
-        by = _text(errors, "psych.by", psych.by, "evaluator's name", NAME_MAX_LENGTH, required=True)
-        note = _text(errors, "psych.note", psych.note, "note", FREE_TEXT_MAX_LENGTH, required=False)
+        by = clean_text(
+            errors, "psych.by", psych.by, "evaluator's name", NAME_MAX_LENGTH, required=True
+        )
+        note = clean_text(
+            errors,
+            "psych.note",
+            psych.note,
+            "note",
+            FREE_TEXT_MAX_LENGTH,
+            required=False,
+            multiline=True,
+        )
         psych = Evaluation(psych.done_on, by, psych.cleared, note)
     if draft.consent_on is not None and draft.consent_on > today:
         errors["consent_on"] = "The consent date is in the future."

@@ -44,6 +44,7 @@ from pathway_app.domain.readiness import ProcedureConfig
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH
 from pathway_app.domain.recovery import ComplicationCategory
 from pathway_app.domain.refill_records import ImplantDraft
+from pathway_app.domain.text import check_control_characters
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
@@ -389,6 +390,8 @@ def _validate(ctx: ServiceContext, draft: ProcedureDraft) -> ProcedureDraft:
     antibiotic = draft.antibiotic.strip()
     if len(antibiotic) > NAME_MAX_LENGTH:
         errors["antibiotic"] = f"Keep the antibiotic under {NAME_MAX_LENGTH} characters."
+    else:
+        check_control_characters(errors, "antibiotic", antibiotic, "antibiotic")
     if draft.antibiotic_at is not None:
         if draft.antibiotic_at.utcoffset() is None:
             errors["antibiotic_at"] = "The antibiotic time has no time zone."
@@ -399,6 +402,9 @@ def _validate(ctx: ServiceContext, draft: ProcedureDraft) -> ProcedureDraft:
     tip = draft.catheter_tip_level.strip()
     if len(tip) > TIP_LEVEL_MAX_LENGTH:
         errors["catheter_tip_level"] = f"Keep the level under {TIP_LEVEL_MAX_LENGTH} characters."
+    else:
+        # The label the pump record's tip level has (domain.procedure), so both forms agree.
+        check_control_characters(errors, "catheter_tip_level", tip, "catheter tip level")
     depth = draft.pocket_depth_cm
     if depth is not None and (not math.isfinite(depth) or depth <= 0):
         errors["pocket_depth_cm"] = "Enter the pocket depth (cm) as a number above zero."
@@ -576,6 +582,8 @@ def add_event(ctx: ServiceContext, episode_id: int, draft: EventDraft) -> int:
         errors["text"] = "Describe what happened."
     elif len(text) > FREE_TEXT_MAX_LENGTH:
         errors["text"] = f"Keep the description under {FREE_TEXT_MAX_LENGTH} characters."
+    else:
+        check_control_characters(errors, "text", text, "description", multiline=True)
     known = {c.key for c in complication_categories(ctx)}
     unknown = sorted(draft.categories - known)
     if unknown:

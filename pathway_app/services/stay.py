@@ -34,6 +34,7 @@ from pathway_app.domain.recovery import (
     validate_stay,
     validate_wound_care,
 )
+from pathway_app.domain.text import check_control_characters
 from pathway_app.services.context import ServiceContext
 from pathway_app.services.episode_access import audit_episode, open_episode_row
 from pathway_app.services.episodes import refresh_progress
@@ -270,7 +271,7 @@ def set_restrictions(
 
     Raises:
         ValidationError: the end date is missing or not after the operation, or no restriction
-            is listed, or one is too long.
+            is listed, or one is too long or holds a control character.
     """
     texts = [line.strip() for line in items if line.strip()]
     errors: dict[str, str] = {}
@@ -278,6 +279,16 @@ def set_restrictions(
         errors["restrictions"] = "List at least one restriction."
     elif any(len(t) > FREE_TEXT_MAX_LENGTH for t in texts):
         errors["restrictions"] = f"Keep each restriction under {FREE_TEXT_MAX_LENGTH} characters."
+    else:
+        # Each item is one line of the dialog's list: naming the line finds the invisible
+        # character; blank lines count, as they do in the editor.
+        several = len(items) > 1
+        for number, line in enumerate(items, start=1):
+            context = f"Line {number}" if several else ""
+            if not check_control_characters(
+                errors, "restrictions", line.strip(), "restriction", context=context
+            ):
+                break
     if end_on is None:
         errors["restrictions_end_on"] = "Enter the last day of the restrictions."
     with ctx.db.writing() as session:

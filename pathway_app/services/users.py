@@ -26,6 +26,7 @@ from pathway_app.domain.users import (
     UserDraft,
     parse_role,
     username_key,
+    validate_display_name,
     validate_password,
     validate_user,
 )
@@ -266,9 +267,16 @@ def update_user(
     """
     ctx.require(Permission.USERS)
     new_role = parse_role(role).value if role is not None else None
-    name = display_name.strip() if display_name is not None else None
-    if name is not None and (not name or len(name) > 100 or any(ord(c) < 32 for c in name)):
-        raise ValidationError({"display_name": "Enter a name of at most 100 characters."})
+    name: str | None = None
+    if display_name is not None:
+        errors: dict[str, str] = {}
+        name = validate_display_name(display_name, errors)
+        # validate_display_name lets a new account go without (its user name stands in);
+        # renaming an account to nothing is refused.
+        if not name and not errors:
+            errors["display_name"] = "Enter the display name."
+        if errors:
+            raise ValidationError(errors)
     with ctx.db.writing(Permission.USERS.value) as session:
         user = _editable(session, user_id, expected_version)
         old = _snapshot(user)
