@@ -98,3 +98,26 @@ def test_follow_up_dialog_refuses_a_nul_in_the_notes_but_keeps_line_breaks(
     with ctx.db.reading() as session:
         stored = session.scalars(select(FollowUpEntry.notes)).one()
     assert stored == "Ask about the headache\nand the wound"
+
+
+def test_restrictions_dialog_names_the_line_with_a_form_feed(ctx: ServiceContext, qtbot) -> None:
+    """A form feed is not a line break here: the line holding it is refused by number (the
+    dialog once split at it, so the service never saw it)."""
+    from pathway_app.ui.dialogs.followup_dialogs import RestrictionsDialog
+    from tests.test_control_characters_services import _admitted, _restrictions
+
+    episode_id = _admitted(ctx)
+    before = _restrictions(ctx, episode_id)
+    dialog = RestrictionsDialog(ctx, episode_id, ctx.today() + timedelta(days=49), ["No lifting"])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    items = child(dialog, QPlainTextEdit, names.RESTRICTIONS_ITEMS_EDIT)
+    items.setPlainText("No lifting\nNo bending\x0cNo driving")
+    qtbot.mouseClick(
+        child(dialog, QPushButton, names.RESTRICTIONS_SAVE_BUTTON), Qt.MouseButton.LeftButton
+    )
+    error = child(dialog, QLabel, names.RESTRICTIONS_ITEMS_ERROR)
+    assert error.isVisible()
+    assert error.text().endswith("Line 2: the restriction contains a control character; remove it.")
+    assert dialog.isVisible()
+    assert _restrictions(ctx, episode_id) == before

@@ -344,7 +344,9 @@ class RestrictionsDialog(FormDialog):
             self._ctx,
             self._episode_id,
             read_date(self.end),
-            self.items.toPlainText().splitlines(),
+            # Only real line breaks split: splitlines() would also split at form feeds and
+            # other control characters, hiding them from the service's check.
+            self.items.toPlainText().split("\n"),
         )
 
     @classmethod
