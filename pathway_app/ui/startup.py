@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from pathway_app.storage.refill_rows import RefillWorklistRow
     from pathway_app.ui.main_window import MainWindow
     from pathway_app.ui.refill_worklist import RefillPages
-    from pathway_app.ui.sign_in import SignInDialog
+    from pathway_app.ui.sign_in import SignInDialog, SignInRequest
 
 TITLE = "Care Pathway Tracker"
 # Let the sign-in dialog paint before the loading thread starts competing for the interpreter.
@@ -150,9 +150,14 @@ class Start(QObject):
         self.exit_code: int | None = None
         self._first: FirstScreen | None = None
         self._loader: ContextLoader | None = None
+
+    @property
+    def _request(self) -> SignInRequest:
+        # Made when needed: the sign-in module is not needed before the first paint.
         from pathway_app.ui.sign_in import SignInRequest
 
-        self._request = SignInRequest(
+        options = self.options
+        return SignInRequest(
             user=options.user,
             password=options.password,
             demo=options.demo,
@@ -249,7 +254,7 @@ class Start(QObject):
         ctx = self._loaded_context()
         if ctx is None:
             return
-        user, password = self._request.user, self._request.password
+        user, password = self.options.user, self.options.password
         assert user is not None and password is not None
         try:
             signed = authenticate(ctx.db, ctx.clock, user, password)
