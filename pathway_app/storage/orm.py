@@ -134,6 +134,12 @@ class Episode(Base):
             "followup_due_on",
             "patient_id",
         ),
+        # Issue 9 (migration 0009): the header sorts by indication, stage and next action read
+        # the open episodes in order (ties by id) and stop after the page.
+        *(
+            Index(f"ix_episodes_status_{column}", "status", column, "id")
+            for column in ("indication", "current_stage", "next_action")
+        ),
     )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 

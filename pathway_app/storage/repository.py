@@ -105,8 +105,11 @@ def search_patients(session: Session, text: str = "", limit: int = 200) -> Seque
 # an FTS5 trigram table on SQLite (kept by triggers), a pg_trgm GIN index on PostgreSQL.
 SEARCH_TABLE = "patient_search"
 SEARCH_INDEX = "ix_patients_search_trgm"  # PostgreSQL
-# FTS5 trigrams need three characters; shorter searches scan the patients (still in C for ASCII).
+# Trigrams need three characters. One or two match the start of a word instead (see
+# `_patient_id_matches`), through migration 0009's word-prefix index.
 TRIGRAM = 3
+WORDS_TABLE = "patient_search_words"  # SQLite (its name starts with SEARCH_TABLE)
+WORDS_INDEX = "ix_patients_search_words"  # PostgreSQL
 
 
 def _search_text(newline: str = "char(10)") -> Any:
@@ -128,29 +131,51 @@ def _search_text(newline: str = "char(10)") -> Any:
     )
 
 
+def _words_text() -> Any:
+    """The text whose words migration 0009 indexes by prefix: "Given Family MRN"."""
+    space: Any = literal_column("' '")
+    return Patient.given_name + space + Patient.family_name + space + Patient.mrn
+
+
+def _words_vector() -> Any:
+    # PostgreSQL: must equal migration 0009's indexed expression. Every run of characters
+    # other than letters and digits becomes a space first, so the words are exactly SQLite's
+    # (the text-search parser alone would also keep "smith-jones" and similar compounds).
+    simple: Any = literal_column("'simple'")
+    words = func.regexp_replace(
+        _words_text(),
+        literal_column("'[^[:alnum:]]+'"),
+        literal_column("' '"),
+        literal_column("'g'"),
+    )
+    return func.to_tsvector(simple, words)
+
+
 def is_compared_schema_object(name: str | None, type_: str, _parent: Any = None) -> bool:
-    """For Alembic's model comparison: the search index of migration 0008 (SQLite: an FTS5
-    virtual table and its shadow tables; PostgreSQL: a trigram index) is not an ORM model."""
+    """For Alembic's model comparison: the search indexes of migrations 0008 and 0009 (SQLite:
+    FTS5 virtual tables and their shadow tables; PostgreSQL: GIN indexes) are not ORM models."""
     if name is None:
         return True
     if type_ == "table":
         return not name.startswith(SEARCH_TABLE)
-    return not (type_ == "index" and name == SEARCH_INDEX)
+    return not (type_ == "index" and name in (SEARCH_INDEX, WORDS_INDEX))
 
 
 class _ByDialect(ColumnElement[bool]):
-    """A condition written one way for SQLite and another for every other database; which one
-    is chosen when the statement is compiled (the callers build queries without a session)."""
+    """A condition written one way for SQLite, one way for PostgreSQL (the same as "other"
+    unless given) and another for every other database; which one is chosen when the statement
+    is compiled (the callers build queries without a session)."""
 
-    inherit_cache = False  # the two branches hold the search text; never reuse a compilation
+    inherit_cache = False  # the branches hold the search text; never reuse a compilation
     type = Boolean()
     # A predicate, not a boolean value: without this SQLite would get "(... IN (...)) = 1",
     # which no index serves.
     _is_implicitly_boolean = True
 
-    def __init__(self, sqlite: Any, other: Any) -> None:
+    def __init__(self, sqlite: Any, other: Any, postgresql: Any = None) -> None:
         self.sqlite = sqlite
         self.other = other
+        self.postgresql = other if postgresql is None else postgresql
 
 
 @compiles(_ByDialect)
@@ -163,14 +188,20 @@ def _compile_sqlite(element: _ByDialect, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.sqlite.self_group(), **kw))
 
 
+@compiles(_ByDialect, "postgresql")
+def _compile_postgresql(element: _ByDialect, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.postgresql.self_group(), **kw))
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 def _patient_matches(text: str) -> Any:
-    """Patients whose name ("Given Family", "Family, Given") or MRN contains `text`, ignoring
-    case (Unicode-aware) and surrounding spaces; LIKE wildcards in `text` are literal.
+    """Patients whose name ("Given Family", "Family, Given") or MRN contains `text` (one or
+    two characters: has a word starting with them), ignoring case (Unicode-aware) and
+    surrounding spaces; LIKE wildcards in `text` are literal.
 
     The single search predicate of both worklists and the patient finder (see
     `_patient_id_matches`)."""
@@ -180,26 +211,30 @@ def _patient_matches(text: str) -> Any:
 def _patient_id_matches(patient_id: Any, text: str) -> Any:
     """`patient_id` (a column holding a patient id) belongs to a patient matching `text`.
 
-    SQLite: three or more characters go through the trigram index (a phrase query: the text's
-    trigrams, adjacent, which is exactly "contains"); shorter ones scan the patients, with
-    SQLite's own LIKE when the text is ASCII (it folds A-Z only, which is then enough) and the
-    app's Unicode lower() otherwise. PostgreSQL and others: ILIKE on the indexed text.
+    Three or more characters: the name ("Given Family", "Family, Given") or the MRN contains
+    the text. SQLite reads the trigram index (a phrase query: the text's trigrams, adjacent,
+    which is exactly "contains"); PostgreSQL and others: ILIKE on the indexed text.
+
+    One or two characters: a word of the given name, the family name or the MRN starts with
+    them, a word being a run of letters and digits ("Ga" finds García and Gabriel, not
+    Morgan; "O'" finds O'Brien as "O" does). Anywhere-in-the-name would match most patients
+    from a typist's first key and no index serves it. Other characters in such a search are
+    ignored; one with no letter or digit at all ("%") still means "contains". SQLite: the
+    FTS5 word-prefix table of migration 0009 (unicode61, which folds case as the trigram
+    tokenizer does); PostgreSQL: its ``simple`` text-search vector index, ``'ga':*``.
     """
-    needle = text.strip().replace("\n", " ")
+    needle = _needle(text)
+    if len(needle) < TRIGRAM and _word_prefix(needle):
+        return _word_prefix_matches(patient_id, needle)
     pattern = _like_pattern(needle)
-    if len(needle) >= TRIGRAM:
-        phrase = '"' + needle.replace('"', '""') + '"'
-        search_table = table(SEARCH_TABLE, column("rowid"))
-        sqlite: Any = patient_id.in_(
-            select(search_table.c.rowid).where(
-                literal_column(SEARCH_TABLE).op("MATCH")(bindparam(None, phrase, type_=String))
-            )
-        )
+    ids = _sqlite_search_ids(needle)
+    if ids is not None:
+        sqlite: Any = patient_id.in_(ids)
     else:
-        if needle.isascii():
-            short = _search_text().like(pattern, escape="\\")
-        else:
-            short = func.lower(_search_text()).like(func.lower(pattern), escape="\\")
+        # One or two characters without a letter or digit ("%", ", "): no word starts with
+        # them, so they keep the meaning "contains", read by scanning the patients (no name
+        # or MRN is typed so; the app's Unicode lower() is not needed for such text).
+        short = _search_text().like(pattern, escape="\\")
         sqlite = (
             short if patient_id is Patient.id else patient_id.in_(select(Patient.id).where(short))
         )
@@ -207,6 +242,61 @@ def _patient_id_matches(patient_id: Any, text: str) -> Any:
     if patient_id is not Patient.id:
         other = patient_id.in_(select(Patient.id).where(other))
     return _ByDialect(sqlite, other)
+
+
+def _needle(text: str) -> str:
+    return text.strip().replace("\n", " ")
+
+
+def _word_prefix(needle: str) -> str:
+    """What a one- or two-character search looks for at the start of a word: its letters and
+    digits (the characters words are made of)."""
+    return "".join(char for char in needle if char.isalnum())
+
+
+def _sqlite_search_ids(needle: str) -> Any:
+    """SQLite: the ids of the patients matching ``needle`` (stripped, not empty), read from
+    the search index that serves its length; None for a short one without letters or digits,
+    which no index serves."""
+    if len(needle) >= TRIGRAM:
+        name, query = SEARCH_TABLE, '"' + needle.replace('"', '""') + '"'
+    else:
+        prefix = _word_prefix(needle)
+        if not prefix:
+            return None
+        name, query = WORDS_TABLE, f'"{prefix}" *'
+    index = table(name, column("rowid"))
+    match = literal_column(name).op("MATCH")(bindparam(None, query, type_=String))
+    return select(index.c.rowid).where(match)
+
+
+def _word_prefix_matches(patient_id: Any, needle: str) -> Any:
+    prefix = _word_prefix(needle)
+    sqlite = patient_id.in_(_sqlite_search_ids(needle))
+    tsquery = func.to_tsquery(
+        literal_column("'simple'"), bindparam(None, f"{prefix}:*", type_=String)
+    )
+    postgresql = _words_vector().op("@@")(tsquery)
+    # Any other database: words split at spaces only (no index; not a supported back end).
+    other = (literal_column("' '", String) + _words_text()).ilike(
+        _like_pattern(" " + prefix), escape="\\"
+    )
+    if patient_id is not Patient.id:
+        postgresql = patient_id.in_(select(Patient.id).where(postgresql))
+        other = patient_id.in_(select(Patient.id).where(other))
+    return _ByDialect(sqlite, other, postgresql)
+
+
+def _most_patients_match(session: Session, search: str) -> bool:
+    """SQLite: whether more than half of the patients match ``search`` (two counts on indexes,
+    a few ms at 100,000). Then counting their open episodes is cheaper by walking the worklist
+    index and checking each episode's patient (a fixed cost) than by looking up each matching
+    patient's episodes (a cost per match): "S" matches every MRN starting "SYN-"."""
+    ids = _sqlite_search_ids(_needle(search))
+    if ids is None:
+        return False
+    matches = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    return 2 * matches > (session.scalar(select(func.count()).select_from(Patient)) or 0)
 
 
 @dataclass(frozen=True)
@@ -494,10 +584,17 @@ def worklist_count(session: Session, where: WorklistFilter) -> int:
     split exactly these rows)."""
     scope: tuple[Any, ...] = ()
     if not where.include_closed:
-        # With a search, the matching patients' episodes are few: read them through the
-        # patient_id index. "status = 'open'" as is would make SQLite walk every open episode
-        # in ix_episodes_worklist instead, so it is written as an expression no index serves.
-        status = func.coalesce(Episode.status, "") if where.search.strip() else Episode.status
+        # SQLite, with a search: the matching patients' episodes are usually few, so read them
+        # through the patient_id index. "status = 'open'" as is would make SQLite walk every
+        # open episode in ix_episodes_worklist instead, so it is written as an expression no
+        # index serves -- unless most patients match, when that walk is the cheaper one.
+        # PostgreSQL's planner chooses between the two itself, from its statistics.
+        by_patient = (
+            bool(where.search.strip())
+            and session.get_bind().dialect.name == "sqlite"
+            and not _most_patients_match(session, where.search)
+        )
+        status = func.coalesce(Episode.status, "") if by_patient else Episode.status
         scope = (status == "open",)
     query = select(func.count()).select_from(Episode).where(*_filters(where), *scope)
     return int(session.scalar(query) or 0)

@@ -218,6 +218,19 @@ def test_a_search_pages_and_counts_only_the_matching_patients(ctx: ServiceContex
     assert pages.position(other.episode_id) is None
 
 
+def test_one_or_two_characters_find_the_start_of_a_word(ctx: ServiceContext, clinic) -> None:
+    """The refill worklist's short searches mean what the pathway worklist's do (migration
+    0009): a word of the name or MRN starts with them, case folded beyond ASCII."""
+    for search, family in (("ÖZ", "Öztürk"), ("d", "Dahl"), ("Ad", "Adler")):
+        matching = [e for e in clinic if e.family_name == family]
+        pages = refill_worklist_pages(ctx, due_within_days=14, search=search)
+        assert pages.count() == len(matching), search
+        assert _ids(pages.fetch(0, 1000)) == _clinical_order(matching), search
+    assert refill_worklist_pages(ctx, due_within_days=14, search="tü").count() == 0  # inside
+    every = refill_worklist_pages(ctx, due_within_days=14, search="gi")  # "Given<n>"
+    assert every.count() == len(clinic)
+
+
 def test_position_is_the_row_number_of_the_episode(ctx: ServiceContext, clinic) -> None:
     expected = _clinical_order(clinic)
     pages = refill_worklist_pages(ctx, due_within_days=14)

@@ -242,5 +242,8 @@ def test_schema_comparison_skips_only_the_search_index() -> None:
     assert not repo.is_compared_schema_object("patient_search", "table")
     assert not repo.is_compared_schema_object("patient_search_data", "table")
     assert not repo.is_compared_schema_object(repo.SEARCH_INDEX, "index")
+    assert not repo.is_compared_schema_object("patient_search_words_idx", "table")  # 0009
+    assert not repo.is_compared_schema_object(repo.WORDS_INDEX, "index")
+    assert repo.is_compared_schema_object("ix_episodes_status_indication", "index")
     assert repo.is_compared_schema_object("patients", "table")
     assert repo.is_compared_schema_object("ix_episodes_worklist", "index")

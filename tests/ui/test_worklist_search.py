@@ -3,6 +3,7 @@ the newest search's answer."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -61,15 +62,26 @@ def test_a_stale_search_never_replaces_a_newer_one(
     assert shown_mrns(panel) == ["DEMO-1007"]
 
 
-def test_short_searches_wait_for_a_pause(demo_ctx, make_window) -> None:
+def test_short_searches_start_at_once_and_match_the_start_of_a_word(demo_ctx, make_window) -> None:
+    """One or two characters read their own index (migration 0009): no pause in the typing is
+    waited for, and they find the patients with a word of the name or MRN starting so."""
     panel = panel_of(make_window(demo_ctx))
-    panel.search.setText("d")
-    assert panel.background._timer.interval() == background_query.SHORT_SEARCH_DELAY_MS
-    assert panel.busy
-    panel.search.setText("dem")
-    assert panel.background._timer.interval() == background_query.SEARCH_DELAY_MS
-    assert panel.wait_until_idle()
-    assert panel.shown_filter.search == "dem"
+    rows = views.worklist(demo_ctx)
+    assert any("e" in row.patient_name and not starts_a_word(row, "e") for row in rows)
+    for text in ("e", "Da", "dU"):
+        panel.search.setText(text)
+        assert panel.background._timer.interval() == background_query.SEARCH_DELAY_MS == 0
+        assert panel.busy
+        assert panel.wait_until_idle()
+        assert panel.shown_filter.search == text
+        expected = {row.mrn for row in rows if starts_a_word(row, text)}
+        assert expected and set(shown_mrns(panel)) == expected, text
+        assert panel.count_label.text() == f"{len(expected)} episode(s) shown"
+
+
+def starts_a_word(row: Any, text: str) -> bool:
+    words = re.split(r"[\W_]+", f"{row.patient_name} {row.mrn}".casefold())
+    return any(word.startswith(text.casefold()) for word in words)
 
 
 def test_reload_is_synchronous_and_reads_one_page(demo_ctx, make_window) -> None:
