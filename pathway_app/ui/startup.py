@@ -17,7 +17,9 @@ loads everything first, as before, and gets the same readable errors.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 TITLE = "Care Pathway Tracker"
 # Let the sign-in dialog paint before the loading thread starts competing for the interpreter.
 LOAD_AFTER_DIALOG_MS = 100
+LOADING_SWITCH_INTERVAL_S = 0.0005
 
 
 class ContextLoader(QObject):
@@ -69,10 +72,17 @@ class ContextLoader(QObject):
         return self._context is not None or self._error is not None
 
     def _run(self) -> None:
+        # While this thread imports, the GUI thread needs the interpreter for every paint and
+        # model call: with the default 5 ms switch interval each could wait that long (a
+        # table repaint took 3x longer). Switch often until the load is done.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
         try:
             self._context = self._load()
         except BaseException as exc:  # handed to the GUI thread, which reports it
             self._error = exc
+        finally:
+            sys.setswitchinterval(interval)
         self.finished.emit()
 
     def result(self) -> ServiceContext:
@@ -150,6 +160,10 @@ class Start(QObject):
         self.exit_code: int | None = None
         self._first: FirstScreen | None = None
         self._loader: ContextLoader | None = None
+        # time.perf_counter() when the first screen's rows were painted (automation start).
+        self.painted_at: float | None = None
+        self._signed: SignedIn | None = None
+        self._sign_in_refused: DomainError | None = None
 
     @property
     def _request(self) -> SignInRequest:
@@ -239,29 +253,41 @@ class Start(QObject):
             return self._open_fully()
         self.window = window
         window.show()
-        QApplication.processEvents()  # paint before the loading thread takes the interpreter
-        loader = self._loader = ContextLoader(lambda: _load_everything(self.options))
+        # Paint the rows now, before the loading thread competes for the interpreter.
+        QApplication.processEvents()
+        window.refill_worklist.table.viewport().repaint()
+        self.painted_at = time.perf_counter()
+        loader = self._loader = ContextLoader(self._load_and_sign_in)
         loader.finished.connect(self._complete, Qt.ConnectionType.QueuedConnection)
         loader.start()
         return None
+
+    def _load_and_sign_in(self) -> ServiceContext:
+        """On the loading thread: load, then record the sign-in (argon2 again, ~0.13 s, kept
+        off the GUI thread). A refused sign-in is kept for `_complete` to report."""
+        from pathway_app.services.users import authenticate
+
+        ctx = _load_everything(self.options)
+        user, password = self.options.user, self.options.password
+        assert user is not None and password is not None
+        try:
+            self._signed = authenticate(ctx.db, ctx.clock, user, password)
+        except DomainError as exc:  # e.g. the account was deactivated a moment ago
+            self._sign_in_refused = exc
+        return ctx
 
     @Slot()
     def _complete(self) -> None:
         """On the GUI thread once loaded: record the sign-in, then complete the window."""
         from pathway_app.cli import EXIT_SIGN_IN
-        from pathway_app.services.users import authenticate
 
         ctx = self._loaded_context()
         if ctx is None:
             return
-        user, password = self.options.user, self.options.password
-        assert user is not None and password is not None
-        try:
-            signed = authenticate(ctx.db, ctx.clock, user, password)
-        except DomainError as exc:  # e.g. the account was deactivated a moment ago
-            self._fail(EXIT_SIGN_IN, str(exc))
+        if self._sign_in_refused is not None or self._signed is None:
+            self._fail(EXIT_SIGN_IN, str(self._sign_in_refused))
             return
-        self._signed_in(ctx, signed)
+        self._signed_in(ctx, self._signed)
         assert self.window is not None
         self.window.attach(ctx)
         self._close_first_screen()

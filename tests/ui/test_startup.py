@@ -202,3 +202,25 @@ def test_on_a_screen_the_sign_in_dialog_comes_before_the_loading(
     assert window.ready and start.ctx is not None and start.ctx.actor == "nurse"
     assert signed_in_entries(clinic, "user.signed_in") == 1
     start.close()
+
+
+def test_a_sign_in_refused_once_loaded_closes_the_window(
+    clinic: ServiceContext, db_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account is deactivated between the first screen's check and the recorded sign-in:
+    the window goes, with the sign-in exit code."""
+    from pathway_app.services import users
+
+    def refused(*_args: Any) -> Any:
+        raise users.SignInFailed(users.WRONG_CREDENTIALS)
+
+    monkeypatch.setattr(users, "authenticate", refused)
+    start = Start(options(db_path), None)
+    assert start.open() is None
+    assert start.window is not None
+    qtbot.addWidget(start.window)
+    with qtbot.waitSignal(start.failed, timeout=30_000) as failed:
+        pass
+    assert failed.args == [EXIT_SIGN_IN]
+    assert not start.window.isVisible() and not start.window.ready
+    start.close()
