@@ -184,11 +184,11 @@ class Start(QObject):
         early = begin(self.options) if self._early == "begin" else self._early
         if early is None:
             return self._open_fully()
-        from pathway_app.ui.sign_in import on_screen
-
         self._first = early.first
         if early.password_matches is not None:
             return self._open_first_screen(early.password_matches)
+        from pathway_app.ui.sign_in import on_screen
+
         if on_screen(self._request):
             return self._open_with_early_sign_in(early.first)
         self._close_first_screen()
