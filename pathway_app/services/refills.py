@@ -5,6 +5,11 @@ Every write checks everything first (the engine's `check_refill`, the reconcilia
 explanation a flagged reconciliation needs), then writes the row, the audit entry, the pump's
 denormalised worklist columns and the first-refill milestone in one transaction. Nothing is
 updated in place: a correction is a new fill row pointing at the one it replaces.
+
+Optimistic concurrency: every refill, correction and exposure bumps the pump row's ``version``.
+A form passes back the version it read when it opened (`pump_version`) as ``expected_version``;
+when another window or workstation changed the pump since, the write raises `ConcurrentEdit`
+naming who changed it and when, and writes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from pathway_app.domain.catalogues import (
     Drug,
@@ -24,7 +30,12 @@ from pathway_app.domain.catalogues import (
     unverified_projection_inputs,
 )
 from pathway_app.domain.clock import local_today
-from pathway_app.domain.errors import InvalidTransition, NotFound, ValidationError
+from pathway_app.domain.errors import (
+    ConcurrentEdit,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+)
 from pathway_app.domain.progress import MilestoneState
 from pathway_app.domain.records import validate_reason
 from pathway_app.domain.refill_records import (
@@ -414,6 +425,89 @@ def _require_pump(session: Session, episode_id: int) -> ImplantedPump:
     return pump
 
 
+# --- optimistic concurrency --------------------------------------------------------------------
+
+
+def pump_version(ctx: ServiceContext, episode_id: int) -> int | None:
+    """The version of the episode's implanted pump (None when none is recorded).
+
+    A refill, correction or exposure form reads it when it opens and passes it back as
+    ``expected_version``, so a change made meanwhile elsewhere is refused rather than saved
+    over data the coordinator never saw.
+    """
+    with ctx.db.reading() as session:
+        pump = rq.active_pump(session, episode_id)
+        return pump.version if pump is not None else None
+
+
+def _touch(pump: ImplantedPump) -> None:
+    """Make this write bump the pump's version even when the projection comes out the same
+    (an exposure before the current fill, a correction of the lot number): a form opened before
+    it was still looking at other data."""
+    flag_modified(pump, "last_fill_at")
+
+
+def _at(moment: datetime, now: datetime) -> str:
+    local = moment.astimezone()
+    if local.date() == now.astimezone().date():
+        return f"at {local:%H:%M}"
+    return f"on {local:%Y-%m-%d} at {local:%H:%M}"
+
+
+def _change_since(session: Session, pump: ImplantedPump, now: datetime) -> str:
+    """The sentence saying what was recorded for the pump last, by whom and when."""
+    since = "since you opened this form"
+    # The audit log orders fills and exposures together (by id where the times are equal),
+    # which their own recorded_at columns cannot.
+    entry = next(
+        (
+            row
+            for row in repo.episode_history(session, pump.episode_id)
+            if row.entity in ("fill", "exposure")
+        ),
+        None,
+    )
+    if entry is None:
+        return f"The pump's record was changed {since}."
+    when = f"{_at(entry.at, now)} by {entry.actor} {since}"
+    if entry.entity == "exposure":
+        exposure = session.get(Exposure, entry.entity_id)
+        kind = f", “{ExposureKind(exposure.kind).label}”," if exposure is not None else ""
+        return f"An exposure{kind} was logged for this patient {when}; it changes the refill date."
+    fill = session.get(Fill, entry.entity_id)
+    if fill is not None and fill.corrects_id is not None:
+        return f"The last fill of this pump was corrected {when}."
+    if fill is not None and fill.kind == FillKind.INITIAL.value:
+        return f"The initial fill of this pump was recorded {when}."
+    return f"A refill was recorded for this pump {when}."
+
+
+def _check_unchanged(
+    ctx: ServiceContext, session: Session, pump: ImplantedPump | None, expected: int | None
+) -> None:
+    """Refuse the write when the pump changed since the form read ``expected`` (None: no check).
+
+    Runs inside the write transaction, which holds the clinic-wide write lock, so nothing can
+    change the pump between this check and the commit.
+
+    Raises:
+        ConcurrentEdit: the pump changed meanwhile; says who and when where the data has it.
+    """
+    if expected is None:
+        return
+    if pump is None:
+        raise ConcurrentEdit(
+            "The pump shown in this form is no longer recorded for the episode. Close it and "
+            "check the pump page; nothing was saved."
+        )
+    if pump.version == expected:
+        return
+    raise ConcurrentEdit(
+        f"{_change_since(session, pump, ctx.now())} Nothing was saved: close this form and "
+        "check the pump page before recording again."
+    )
+
+
 # --- implant and initial fill ------------------------------------------------------------------
 
 
@@ -548,20 +642,31 @@ def preview_refill(ctx: ServiceContext, episode_id: int, draft: FillDraft) -> Fi
         )
 
 
-def record_refill(ctx: ServiceContext, episode_id: int, draft: FillDraft) -> int:
+def record_refill(
+    ctx: ServiceContext,
+    episode_id: int,
+    draft: FillDraft,
+    *,
+    expected_version: int | None = None,
+) -> int:
     """Record a refill with its reconciliation; return the new fill's id.
 
     The first refill after the initial fill marks the first-refill milestone done.
+    ``expected_version`` is the pump version the form read when it opened (`pump_version`);
+    None skips the check (scripts, the demo, the generator).
 
     Raises:
         ValidationError: one message per faulty field (overfill, unit, unconfirmed dose above
             the maximum, missing second checker, missing explanation of a flagged
             reconciliation, ...); nothing is written.
         InvalidTransition: the episode is closed or has no pump yet.
+        ConcurrentEdit: the pump was refilled, corrected or had an exposure logged since the
+            form read ``expected_version``; nothing is written.
     """
     with ctx.db.writing() as session:
         episode = open_episode_row(session, episode_id)
         pump = _require_pump(session, episode_id)
+        _check_unchanged(ctx, session, pump, expected_version)
         previous = rq.latest_fill(session, pump.id)
         preview = _evaluate(
             ctx, session, episode, pump, draft, kind=FillKind.REFILL, previous=previous
@@ -574,6 +679,7 @@ def record_refill(ctx: ServiceContext, episode_id: int, draft: FillDraft) -> int
         fill = _fill_row(ctx, pump, draft, preview, drug, pump_model_of(pump), previous)
         session.add(fill)
         _refresh_pump(session, pump, fill, preview.projection)
+        _touch(pump)
         audit_episode(
             ctx,
             session,
@@ -590,13 +696,18 @@ def record_refill(ctx: ServiceContext, episode_id: int, draft: FillDraft) -> int
         return fill.id
 
 
-def _correctable(session: Session, fill_id: int) -> tuple[Fill, ImplantedPump]:
+def _correctable(
+    ctx: ServiceContext, session: Session, fill_id: int, expected_version: int | None = None
+) -> tuple[Fill, ImplantedPump]:
     old = rq.get_fill(session, fill_id)
-    if old.superseded_by_id is not None:
-        raise InvalidTransition("This entry was already corrected; correct the newer version.")
     pump = session.get(ImplantedPump, old.pump_id)
     if pump is None:
         raise NotFound("That pump no longer exists.")
+    # Before the checks below: "already corrected" or "not the most recent" is what a stale
+    # form runs into, and who changed the pump and when says more than either.
+    _check_unchanged(ctx, session, pump, expected_version)
+    if old.superseded_by_id is not None:
+        raise InvalidTransition("This entry was already corrected; correct the newer version.")
     latest = rq.latest_fill(session, pump.id)
     if latest is None or latest.id != old.id:
         # Later refills were reconciled against this one's volume; changing it under them
@@ -611,21 +722,30 @@ def _correctable(session: Session, fill_id: int) -> tuple[Fill, ImplantedPump]:
 def preview_correction(ctx: ServiceContext, fill_id: int, draft: FillDraft) -> FillPreview:
     """Check a corrected version of the most recent fill, writing nothing."""
     with ctx.db.reading() as session:
-        old, pump = _correctable(session, fill_id)
+        old, pump = _correctable(ctx, session, fill_id)
         episode = repo.get_episode(session, pump.episode_id)
         previous = rq.fill_before(session, pump.id, old.filled_at)
         kind = FillKind(old.kind)
         return _evaluate(ctx, session, episode, pump, draft, kind=kind, previous=previous)
 
 
-def correct_fill(ctx: ServiceContext, fill_id: int, draft: FillDraft, reason: str) -> int:
+def correct_fill(
+    ctx: ServiceContext,
+    fill_id: int,
+    draft: FillDraft,
+    reason: str,
+    *,
+    expected_version: int | None = None,
+) -> int:
     """Replace the most recent fill with a corrected entry; return the new entry's id.
 
     The old row stays, marked as superseded; the projection follows the correction.
+    ``expected_version``: as for `record_refill`.
 
     Raises:
         ValidationError: a faulty field or no reason; nothing is written.
         InvalidTransition: the fill is not the most recent one in force, or was corrected.
+        ConcurrentEdit: the pump changed since the form read ``expected_version``.
     """
     errors: dict[str, str] = {}
     try:
@@ -634,7 +754,7 @@ def correct_fill(ctx: ServiceContext, fill_id: int, draft: FillDraft, reason: st
         errors.update(exc.field_errors)
         why = ""
     with ctx.db.writing() as session:
-        old, pump = _correctable(session, fill_id)
+        old, pump = _correctable(ctx, session, fill_id, expected_version)
         episode = open_episode_row(session, pump.episode_id)
         previous = rq.fill_before(session, pump.id, old.filled_at)
         kind = FillKind(old.kind)
@@ -650,6 +770,7 @@ def correct_fill(ctx: ServiceContext, fill_id: int, draft: FillDraft, reason: st
         session.flush()
         old.superseded_by_id = fill.id
         _refresh_pump(session, pump, fill, preview.projection)
+        _touch(pump)
         audit_episode(
             ctx,
             session,
@@ -670,16 +791,25 @@ def correct_fill(ctx: ServiceContext, fill_id: int, draft: FillDraft, reason: st
 # --- exposures -------------------------------------------------------------------------------
 
 
-def log_exposure(ctx: ServiceContext, draft: ExposureDraft) -> int:
+def log_exposure(
+    ctx: ServiceContext, draft: ExposureDraft, *, expected_version: int | None = None
+) -> int:
     """Add an exposure to the log and re-project the current fill; return its id.
 
     A fever, heat or altitude exposure applies the pump's exposure factor (or, when the factor
-    is unknown, a warning) to the projection of the fill in force.
+    is unknown, a warning) to the projection of the fill in force. ``expected_version``: as for
+    `record_refill` (a form opened before the pump was implanted passes None).
+
+    Raises:
+        ValidationError: a faulty field; nothing is written.
+        ConcurrentEdit: the pump changed since the form read ``expected_version``.
     """
     clean = validate_exposure(draft)
     assert clean.started_on is not None
     with ctx.db.writing() as session:
         episode = open_episode_row(session, clean.episode_id)
+        pump = rq.active_pump(session, episode.id)
+        _check_unchanged(ctx, session, pump, expected_version)
         exposure = Exposure(
             episode_id=episode.id,
             kind=clean.kind,
@@ -691,10 +821,10 @@ def log_exposure(ctx: ServiceContext, draft: ExposureDraft) -> int:
         )
         session.add(exposure)
         session.flush()
-        pump = rq.active_pump(session, episode.id)
         old_due: date | None = pump.refill_due_on if pump else None
         if pump is not None:
             _refresh_pump(session, pump)
+            _touch(pump)
         audit_episode(
             ctx,
             session,

@@ -208,6 +208,7 @@ EXPOSURE_NOTE_EDIT = "exposureNoteEdit"
 EXPOSURE_KIND_ERROR = "exposureKindError"
 EXPOSURE_START_ERROR = "exposureStartError"
 EXPOSURE_END_ERROR = "exposureEndError"
+EXPOSURE_FORM_ERROR = "exposureFormError"
 EXPOSURE_SAVE_BUTTON = "exposureSaveButton"
 EXPOSURE_CANCEL_BUTTON = "exposureCancelButton"
 

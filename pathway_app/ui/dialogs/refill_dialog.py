@@ -1,6 +1,10 @@
 """Recording fills: a refill (or its correction), the implant with its initial fill, and an
 exposure. Every figure shown comes from the services' preview, so the dialog does no clinical
-arithmetic; saving goes through the same checks and shows each problem next to its field."""
+arithmetic; saving goes through the same checks and shows each problem next to its field.
+
+The refill and exposure dialogs read the pump's version when they open and save with it: when
+another window or workstation recorded a fill, correction or exposure meanwhile, the save is
+refused with who and when, and the dialog stays open with what was typed."""
 
 from __future__ import annotations
 
@@ -46,6 +50,7 @@ from pathway_app.services.refills import (
     preview_correction,
     preview_implant,
     preview_refill,
+    pump_version,
     record_implant,
     record_refill,
 )
@@ -437,6 +442,10 @@ def _scrolling(widget: QWidget) -> QScrollArea:
 class RefillDialog(QDialog):
     """Record a refill, or, with ``correcting``, a corrected version of the latest fill.
 
+    ``expected_version`` is the pump version the caller showed; without it the dialog reads
+    the version as it opens, before its first preview, so the save is refused if anything
+    changed the pump after what the dialog showed.
+
     Attributes:
         fill_id: the new fill's id after a successful save.
     """
@@ -447,11 +456,16 @@ class RefillDialog(QDialog):
         pump: PumpView,
         parent: QWidget | None = None,
         correcting: FillView | None = None,
+        *,
+        expected_version: int | None = None,
     ) -> None:
         super().__init__(parent)
         self._ctx = ctx
         self._pump = pump
         self._correcting = correcting
+        self._expected_version = (
+            expected_version if expected_version is not None else pump_version(ctx, pump.episode_id)
+        )
         self.fill_id: int | None = None
         named(self, names.REFILL_DIALOG, self.tr("Refill"))
         self.setWindowTitle(self.tr("Correct a fill") if correcting else self.tr("Record a refill"))
@@ -499,7 +513,8 @@ class RefillDialog(QDialog):
         reason_row.setVisible(correcting is not None)
         if correcting is not None:
             order = [self.reason, *order]
-        layout.addWidget(_scrolling(self.form), 1)
+        self._scroll = _scrolling(self.form)
+        layout.addWidget(self._scroll, 1)
         layout.addWidget(buttons)
         for first, second in itertools.pairwise([*order, *buttons.buttons()]):
             QWidget.setTabOrder(first, second)
@@ -551,10 +566,19 @@ class RefillDialog(QDialog):
         try:
             if self._correcting is not None:
                 self.fill_id = correct_fill(
-                    self._ctx, self._correcting.id, self.form.draft(), self.reason.text()
+                    self._ctx,
+                    self._correcting.id,
+                    self.form.draft(),
+                    self.reason.text(),
+                    expected_version=self._expected_version,
                 )
             else:
-                self.fill_id = record_refill(self._ctx, self._pump.episode_id, self.form.draft())
+                self.fill_id = record_refill(
+                    self._ctx,
+                    self._pump.episode_id,
+                    self.form.draft(),
+                    expected_version=self._expected_version,
+                )
         except ValidationError as exc:
             errors = dict(exc.field_errors)
             if "correction_reason" in errors:
@@ -563,7 +587,10 @@ class RefillDialog(QDialog):
             self.form.show_errors(errors)
             return
         except DomainError as exc:
+            # The label sits under the last field; a nurse who saved from the top of the
+            # form would otherwise not see why nothing happened.
             show_error(self.form.form_error, str(exc))
+            self._scroll.ensureWidgetVisible(self.form.form_error)
             return
         self.accept()
 
@@ -574,9 +601,11 @@ class RefillDialog(QDialog):
         pump: PumpView,
         parent: QWidget | None = None,
         correcting: FillView | None = None,
+        *,
+        expected_version: int | None = None,
     ) -> int | None:
         """Show the dialog; return the new fill's id, or None when cancelled."""
-        dialog = cls(ctx, pump, parent, correcting)
+        dialog = cls(ctx, pump, parent, correcting, expected_version=expected_version)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             return dialog.fill_id
         return None
@@ -769,12 +798,26 @@ class ImplantDialog(QDialog):
 
 
 class ExposureDialog(QDialog):
-    """Log a fever, heat, altitude or diving exposure; the refill date is re-projected."""
+    """Log a fever, heat, altitude or diving exposure; the refill date is re-projected.
 
-    def __init__(self, ctx: ServiceContext, episode_id: int, parent: QWidget | None = None) -> None:
+    ``expected_version``: as for `RefillDialog` (read as the dialog opens when not given; an
+    episode without a pump has none, and its exposure is saved unchecked).
+    """
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        episode_id: int,
+        parent: QWidget | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
         super().__init__(parent)
         self._ctx = ctx
         self._episode_id = episode_id
+        self._expected_version = (
+            expected_version if expected_version is not None else pump_version(ctx, episode_id)
+        )
         self.exposure_id: int | None = None
         named(self, names.EXPOSURE_DIALOG, self.tr("Exposure"))
         self.setWindowTitle(self.tr("Log an exposure"))
@@ -792,6 +835,7 @@ class ExposureDialog(QDialog):
             "started_on": error_label(names.EXPOSURE_START_ERROR),
             "ended_on": error_label(names.EXPOSURE_END_ERROR),
         }
+        self.form_error = error_label(names.EXPOSURE_FORM_ERROR)
         form = QFormLayout()
         for text, widget, key in (
             (self.tr("&Kind:"), self.kind, "kind"),
@@ -819,6 +863,7 @@ class ExposureDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
+        layout.addWidget(self.form_error)
         layout.addWidget(buttons)
         order = [self.kind, self.start, self.end, self.note, *buttons.buttons()]
         for first, second in itertools.pairwise(order):
@@ -827,7 +872,7 @@ class ExposureDialog(QDialog):
 
     @Slot()
     def _save(self) -> None:
-        for label in self.errors.values():
+        for label in (*self.errors.values(), self.form_error):
             show_error(label, None)
         start, end = date_or_none(self.start), date_or_none(self.end)
         try:
@@ -840,17 +885,26 @@ class ExposureDialog(QDialog):
                     ended_on=from_qdate(end) if end else None,
                     note=self.note.text(),
                 ),
+                expected_version=self._expected_version,
             )
         except ValidationError as exc:
             for key, message in exc.field_errors.items():
-                show_error(self.errors.get(key, self.errors["kind"]), message)
+                show_error(self.errors.get(key, self.form_error), message)
             return
         except DomainError as exc:
-            show_error(self.errors["kind"], str(exc))
+            show_error(self.form_error, str(exc))
             return
         self.accept()
 
     @classmethod
-    def ask(cls, ctx: ServiceContext, episode_id: int, parent: QWidget | None = None) -> bool:
+    def ask(
+        cls,
+        ctx: ServiceContext,
+        episode_id: int,
+        parent: QWidget | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> bool:
         """Show the dialog; True when an exposure was logged."""
-        return cls(ctx, episode_id, parent).exec() == QDialog.DialogCode.Accepted
+        dialog = cls(ctx, episode_id, parent, expected_version=expected_version)
+        return dialog.exec() == QDialog.DialogCode.Accepted
