@@ -102,6 +102,8 @@ class EpisodeView:
     due_status: DueStatus
     stages: tuple[StageView, ...]
     history: tuple[HistoryEntry, ...]
+    # As on the worklist (`next_action_of`): "milestone", "followup" or "missed".
+    next_action_kind: str = "milestone"
 
 
 def worklist_filter(
@@ -193,15 +195,34 @@ def worklist_page(
     return WorklistPage(rows=rows, total=total, cursor=cursor)
 
 
+def next_action_of(
+    milestone_action: str,
+    milestone_due_on: date | None,
+    followup_action: str,
+    followup_due_on: date | None,
+    today: date,
+) -> tuple[str, date | None, str]:
+    """What is next for an episode: (action, due day, kind), kind being "milestone",
+    "followup" or "missed". The follow-up item is next when it is missed (its due day has
+    passed: it must not hide behind an overdue milestone) or due no later than the next
+    milestone. The worklist row and the episode's header both say this."""
+    follow = followup_due_on
+    if follow is not None and (
+        milestone_due_on is None
+        or follow <= milestone_due_on
+        or follow < today
+        or not milestone_action
+    ):
+        return followup_action, follow, "missed" if follow < today else "followup"
+    return milestone_action, milestone_due_on, "milestone"
+
+
 def _worklist_row(ctx: ServiceContext, row: Any, today: date, soon: int) -> WorklistRow:
     """One row from the stored columns only (``repository.WORKLIST_COLUMNS``; no per-row
-    queries). The follow-up item is the next action when it is missed (its due day has passed:
-    it must not hide behind an overdue milestone) or due no later than the next milestone."""
-    action, due, kind = row.next_action, row.next_due_on, "milestone"
-    follow = row.followup_due_on
-    if follow is not None and (due is None or follow <= due or follow < today or not action):
-        action, due = row.followup_action, follow
-        kind = "missed" if follow < today else "followup"
+    queries)."""
+    action, due, kind = next_action_of(
+        row.next_action, row.next_due_on, row.followup_action, row.followup_due_on, today
+    )
     return WorklistRow(
         episode_id=row.id,
         patient_id=row.patient_id,
@@ -274,6 +295,13 @@ def episode_view(ctx: ServiceContext, episode_id: int) -> EpisodeView:
             for entry in repo.episode_history(session, episode_id)
         )
         patient = episode.patient
+        action, due, kind = next_action_of(
+            episode.next_action,
+            episode.next_due_on,
+            episode.followup_action,
+            episode.followup_due_on,
+            today,
+        )
         return EpisodeView(
             id=episode.id,
             patient_id=patient.id,
@@ -288,9 +316,11 @@ def episode_view(ctx: ServiceContext, episode_id: int) -> EpisodeView:
             setting=ctx.setting_name(episode.setting),
             status=episode.status,
             current_stage=episode.current_stage,
-            next_action=episode.next_action,
-            next_due_on=episode.next_due_on,
-            due_status=due_status(episode.next_due_on, today, soon),
+            next_action=action,
+            next_due_on=due,
+            # The flag the worklist shows: the earliest thing needing attention.
+            due_status=due_status(episode.attention_due_on, today, soon),
             stages=stages,
             history=history,
+            next_action_kind=kind,
         )

@@ -332,11 +332,14 @@ class EpisodeViewWidget(QWidget):
             .replace("%7", ep.setting)
         )
         if ep.next_action:
-            text = self.tr("Next: %1 — due %2 (%3)").replace("%1", ep.next_action)
+            action = ep.next_action
+            if ep.next_action_kind == "missed":
+                action = self.tr("missed follow-up: %1").replace("%1", action)
+            text = self.tr("Next: %1 — due %2 (%3)").replace("%1", action)
             text = text.replace("%2", format_date(ep.next_due_on))
             text = text.replace("%3", status_text(ep.due_status))
         else:
-            text = self.tr("Next: no open milestone in the pathway.")
+            text = self.tr("Next: nothing open in the pathway or its follow-up.")
         self.next_action.setText(text)
         colour = STATUS_COLOURS.get(ep.due_status)
         self.next_action.setStyleSheet(

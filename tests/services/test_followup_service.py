@@ -42,7 +42,7 @@ from pathway_app.services.followup import (
 from pathway_app.services.followup_views import episode_timeline, followup_view
 from pathway_app.services.patients import register_patient
 from pathway_app.services.refills import record_implant
-from pathway_app.services.views import worklist
+from pathway_app.services.views import episode_view, worklist
 from pathway_app.storage.orm import AuditEntry, Episode, Milestone
 from pathway_app.storage.orm_followup import FollowUpEntry
 from tests.factories import morphine_fill
@@ -174,6 +174,14 @@ def test_the_worklist_shows_the_next_follow_up_item(ctx: ServiceContext, episode
         "followup",
     )
     assert row.status is DueStatus.DUE_SOON  # 12 days ahead, within due_soon_days (14)
+    # The episode's header says the same as its worklist row.
+    view = episode_view(ctx, episode)
+    assert (view.next_action, view.next_due_on, view.next_action_kind, view.due_status) == (
+        row.next_action,
+        row.next_due_on,
+        row.next_action_kind,
+        row.status,
+    )
 
 
 # --- missed items ---------------------------------------------------------------------------
@@ -192,6 +200,12 @@ def test_an_item_past_its_due_day_is_missed_by_the_clock_and_never_filtered_out(
     row = row_of(ctx, episode)
     assert row is not None and row.next_action_kind == "missed"
     assert row.next_action == "Wound check" and row.status is DueStatus.OVERDUE
+    view = episode_view(ctx, episode)
+    assert (view.next_action, view.next_action_kind, view.due_status) == (
+        "Wound check",
+        "missed",
+        DueStatus.OVERDUE,
+    )
     # No stage or status filter hides it.
     for status in DueStatus:
         assert row_of(ctx, episode, status=status) is not None, status
