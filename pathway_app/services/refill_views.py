@@ -70,8 +70,11 @@ class RefillWorklistPages:
     - `position(episode_id)` is where an episode's row is (an index range count).
     - `all()` is the whole list.
 
-    With a search, the matching patients' pumps (few) are found and ordered once, at
-    `count()`; pages then read those rows by id. Each call is one short read transaction.
+    A search reads the same way, the same segments in the same order, with "the patient
+    matches" added: `count()` counts each segment's matching pumps in one grouped pass, and
+    each read walks the segment's index range or starts from the matching patients, whichever
+    the counts say is cheaper (`refill_queries.walk_is_cheaper`), so a page costs about the
+    same however many pumps match. Each call is one short read transaction.
     """
 
     def __init__(
@@ -89,8 +92,10 @@ class RefillWorklistPages:
         self._segments = tuple(s for s in rq.SEGMENTS if s.level in wanted)
         self._first_page = first_page
         self._counts: list[int] | None = None
-        # With a search: where each matching pump is, in order.
-        self._places: list[rq.Place] = []
+        # With a search: its counts, and each segment's size without it (by index in
+        # _segments), counted when a read needs it to choose how to read.
+        self._searched: rq.SearchCounts | None = None
+        self._sizes: dict[int, int] = {}
         self._first_rows: list[RefillWorklistRow] = []
         # (global offset just after the last row read, its segment index, its sort key).
         self._cursor: tuple[int, int, rq.SortKey] | None = None
@@ -100,11 +105,12 @@ class RefillWorklistPages:
         with self._ctx.db.reading() as session:
             self._cursor = None
             if self._search:
-                places = rq.search_places(session, self._window, self._search)
-                self._places = [p for p in places if p[0] in self._segments]
-                self._counts = [
-                    sum(1 for p in self._places if p[0] == segment) for segment in self._segments
-                ]
+                searched = rq.search_counts(session, self._window, self._search)
+                index = [rq.SEGMENTS.index(segment) for segment in self._segments]
+                self._searched = searched
+                self._counts = [searched.matches[n] for n in index]
+                sizes = searched.sizes
+                self._sizes = {} if sizes is None else {k: sizes[n] for k, n in enumerate(index)}
             else:
                 self._counts = rq.segment_counts(session, self._window, self._segments)
             self._first_rows = self._read(session, 0, self._first_page)
@@ -127,8 +133,6 @@ class RefillWorklistPages:
             return self._read(session, offset, limit)
 
     def _read(self, session: Session, offset: int, limit: int) -> list[RefillWorklistRow]:
-        if self._search:
-            return self._read_places(session, self._places[offset : offset + limit])
         assert self._counts is not None
         rows: list[RefillWorklistRow] = []
         start = 0  # global offset of the current segment's first row
@@ -140,53 +144,116 @@ class RefillWorklistPages:
                 start += size
                 continue
             skip = offset + len(rows) - start
+            wanted = min(wanted, size - skip)
             after = None
             cursor = self._cursor
             if cursor is not None and cursor[0] == offset + len(rows) and cursor[1] == index:
-                skip, after = 0, cursor[2]
-            found = rq.segment_rows(
-                session,
-                self._window,
-                segment,
-                offset=skip,
-                limit=min(wanted, size - (offset + len(rows) - start)),
-                after=after,
-            )
+                after = cursor[2]
+            if self._search and not self._walk(
+                session, index, wanted + (0 if after is not None else skip)
+            ):
+                # From the matching patients: this page's remaining rows, whatever segments
+                # they are in, in one statement (each would cost a pass over the matches).
+                self._read_driven(session, index, skip, limit - len(rows), rows)
+                break
+            if after is not None:
+                skip = 0
+            if self._search:
+                found = rq.search_segment_rows(
+                    session,
+                    self._window,
+                    segment,
+                    self._search,
+                    offset=skip,
+                    limit=wanted,
+                    after=after,
+                )
+            else:
+                found = rq.segment_rows(
+                    session, self._window, segment, offset=skip, limit=wanted, after=after
+                )
             rows.extend(_rows(found, repeat(_LEVEL_OF_SQL[segment.level])))
             if found:
                 self._cursor = (offset + len(rows), index, rq.sort_key(found[-1]))
             start += size
         return rows
 
-    @staticmethod
-    def _read_places(session: Session, places: list[rq.Place]) -> list[RefillWorklistRow]:
-        by_id = rq.rows_by_pump_id(session, [key[3] for _segment, key, _episode in places])
-        # A pump gone since the count is left out.
-        found = [(by_id[key[3]], segment) for segment, key, _episode in places if key[3] in by_id]
-        return _rows(
-            (row for row, _segment in found),
-            (_LEVEL_OF_SQL[segment.level] for _row, segment in found),
+    def _walk(self, session: Session, index: int, wanted: int) -> bool:
+        """Whether ``wanted`` matching rows of segment ``index`` are cheaper to read by walking
+        its index range than from the matching patients (`rq.walk_is_cheaper`)."""
+        assert self._counts is not None and self._searched is not None
+        matches, total = self._counts[index], self._searched.total
+        if not rq.may_walk(wanted, matches, total):
+            return False
+        size = self._size(session, index)
+        return rq.walk_is_cheaper(
+            rq.walk_length(self._segments[index], wanted, size, matches), total
         )
+
+    def _read_driven(
+        self, session: Session, index: int, skip: int, limit: int, rows: list[RefillWorklistRow]
+    ) -> None:
+        """Add to ``rows`` the search's rows from row ``skip`` of segment ``index`` on (up to
+        ``limit``), read from the matching patients."""
+        found = rq.search_rows_driven(
+            session, self._window, self._segments[index:], self._search, offset=skip, limit=limit
+        )
+        rows.extend(
+            _rows((row for _segment, row in found), (_LEVEL_OF_SQL[s.level] for s, _row in found))
+        )
+        # The driven read skips through a sort of the matches, so it needs no cursor.
+        self._cursor = None
+
+    def _size(self, session: Session, index: int) -> int:
+        """Segment ``index``'s pumps without the search (an index-only count, kept)."""
+        size = self._sizes.get(index)
+        if size is None:
+            size = rq.segment_counts(session, self._window, [self._segments[index]])[0]
+            self._sizes[index] = size
+        return size
 
     def position(self, episode_id: int) -> int | None:
         """The row number of ``episode_id`` in the worklist, or None when it is not on it."""
         counts = self._ensure_counted()
-        if self._search:
-            return next((n for n, place in enumerate(self._places) if place[2] == episode_id), None)
         with self._ctx.db.reading() as session:
             place = rq.episode_place(session, self._window, episode_id)
             if place is None or place[0] not in self._segments:
                 return None
             segment, key, _episode = place
+            if self._search and not rq.episode_matches(session, episode_id, self._search):
+                return None
             before = rq.rows_before(session, self._window, segment, key)
+            if self._search:
+                before = self._matching_before(session, segment, key, before)
         return sum(counts[: self._segments.index(segment)]) + before
+
+    def _matching_before(
+        self, session: Session, segment: rq.Segment, key: rq.SortKey, before: int
+    ) -> int:
+        """Of the ``before`` rows ahead of ``key`` in ``segment``, those the search matches:
+        walked when they are few, else counted from the matching patients, or from the
+        others when most patients match."""
+        searched = self._searched
+        assert searched is not None
+        # Walking reads the ``before`` entries, each checked against the search (the whole
+        # segment when urgent: see `rq.walk_length`).
+        walked = before
+        if segment.level == rq.LEVEL_URGENT:
+            walked = self._size(session, self._segments.index(segment))
+        walk = rq.walk_is_cheaper(walked, searched.total)
+        if searched.most_match and not walk:
+            others = rq.search_rows_before(
+                session, self._window, segment, key, self._search, walk=False, matching=False
+            )
+            return before - others
+        return rq.search_rows_before(session, self._window, segment, key, self._search, walk=walk)
 
     def all(self) -> list[RefillWorklistRow]:
         """The whole worklist: each segment read in one pass of its index range."""
         if self._search:
-            self._ensure_counted()
-            with self._ctx.db.reading() as session:
-                return self._read_places(session, self._places)
+            total = sum(self._ensure_counted())
+            with _no_cycle_collection(), self._ctx.db.reading() as session:
+                return self._read(session, 0, total)
         rows: list[RefillWorklistRow] = []
         with _no_cycle_collection(), self._ctx.db.reading() as session:
             for segment in self._segments:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -15,8 +16,11 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
+    exists,
     false,
     func,
+    not_,
     or_,
     select,
     true,
@@ -51,7 +55,13 @@ from pathway_app.storage.refill_rows import (
 from pathway_app.storage.refill_rows import (
     LEVEL_SCHEDULED as LEVEL_SCHEDULED,
 )
-from pathway_app.storage.repository import _patient_matches
+from pathway_app.storage.repository import (
+    _most_patients_match as repo_most_patients_match,
+)
+from pathway_app.storage.repository import (
+    _patient_id_matches,
+    _patient_matches,
+)
 
 
 def active_pump(session: Session, episode_id: int) -> ImplantedPump | None:
@@ -199,9 +209,15 @@ def sort_key(row: WorklistRow) -> SortKey:
     return (row[14], row[13], row[17], row[18])
 
 
-def _on_worklist() -> list[Any]:
-    """An implanted pump of an open episode; the equalities lead both worklist indexes."""
-    return [_P.episode_open == true(), _P.removed_at.is_(None)]
+def _on_worklist(*, by_index: bool = True) -> list[Any]:
+    """An implanted pump of an open episode; the equalities lead both worklist indexes.
+
+    ``by_index=False`` is the same test written so that neither index can serve it
+    (coalesce()): SQLite then finds the pumps from another condition (a search's matching
+    episodes, through ix_implanted_pumps_episode_id) instead of walking every open pump.
+    """
+    is_open = _P.episode_open if by_index else func.coalesce(_P.episode_open, false())
+    return [is_open == true(), _P.removed_at.is_(None)]
 
 
 def _level_condition(level: int) -> Any:
@@ -216,9 +232,9 @@ def _level_condition(level: int) -> Any:
     return and_(due_on > _SOON, not_urgent)
 
 
-def _segment_condition(segment: Segment) -> list[Any]:
+def _segment_condition(segment: Segment, *, by_index: bool = True) -> list[Any]:
     return [
-        *_on_worklist(),
+        *_on_worklist(by_index=by_index),
         _P.dangerous_withdrawal == (true() if segment.dangerous else false()),
         _level_condition(segment.level),
     ]
@@ -245,8 +261,13 @@ def _rows_statement(segment: Segment, *, page: bool, keyset: bool) -> Select[Any
     if not page:
         # A whole segment: walk the index in order, reading each row once.
         return select(*ROW_COLUMNS).select_from(_PUMP).where(*condition).order_by(*_ORDER)
-    # A page: its pump ids come from the index alone (skipping ``offset`` entries there), then
-    # only those rows are read.
+    return _page_rows(condition)
+
+
+def _page_rows(condition: list[Any]) -> Select[Any]:
+    """A page (``limit``/``offset``) of the rows of the pumps meeting ``condition`` (on
+    implanted_pumps alone), in order. Its pump ids are chosen first, from the index alone where
+    it can (skipping ``offset`` entries there), then only those rows are read."""
     chosen = select(_P.id).where(*condition).order_by(*_ORDER).limit(_LIMIT).offset(_OFFSET)
     page_ids = chosen.subquery("page")
     return (
@@ -306,22 +327,6 @@ def _places(session: Session, window: RefillWindow, condition: Any) -> list[Plac
     return places
 
 
-def search_places(session: Session, window: RefillWindow, search: str) -> list[Place]:
-    """The worklist's pumps of the patients ``search`` matches, in the worklist's order.
-
-    A search matches few patients, so this starts from them (the search index, then each
-    one's episodes and pumps) and orders the handful of keys here, rather than walking the
-    worklist index and looking every pump's patient up.
-    """
-    patients = select(Patient.id).where(_patient_matches(search))
-    episodes = select(_E.id).where(_E.patient_id.in_(patients))
-    # coalesce(): the same test as episode_open = true, but one SQLite cannot serve from the
-    # worklist indexes (which lead with episode_open); so it drives from the matching episodes
-    # through ix_implanted_pumps_episode_id instead of scanning every open pump.
-    condition = and_(func.coalesce(_P.episode_open, false()) == true(), _P.episode_id.in_(episodes))
-    return _places(session, window, condition)
-
-
 def episode_place(session: Session, window: RefillWindow, episode_id: int) -> Place | None:
     """Where the episode's pump is on the worklist; None when it is not on it (no pump, no
     fill, removed, or a closed episode)."""
@@ -339,19 +344,253 @@ def rows_before(session: Session, window: RefillWindow, segment: Segment, key: S
     return int(session.scalar(query, params) or 0)
 
 
-_ROWS_BY_ID = (
-    select(*ROW_COLUMNS).select_from(_PUMP).where(_P.id.in_(bindparam("ids", expanding=True)))
-)
+# --- The worklist searched (issue 9) --------------------------------------------------------------
+# A search keeps the segments and their order and adds one condition: the pump's patient
+# matches (`repository._patient_id_matches`, the predicate of every search). The count is one
+# grouped pass over the matching patients' pumps (`search_counts`). A page's rows can be read
+# two ways, the same rows in the same order:
+#
+# - walk (`search_segment_rows`): a segment's index range in order, as without a search, each
+#   pump's episode looked up by its primary key and its patient checked against the matching
+#   patients (listed once per statement), until the page is full. It costs the entries walked,
+#   about ``wanted * segment size / matches in the segment``: little when many pumps match.
+# - drive (`search_rows_driven`): from the matching patients to their episodes and pumps (the
+#   search index, ix_episodes_patient_id, ix_implanted_pumps_episode_id), sorted by segment
+#   and order, the rest of the page across segments in one statement. It costs the search's
+#   pumps: little when few match.
+#
+# `walk_is_cheaper` chooses from the counts. SQLite takes the chosen path because the other
+# one's conditions are written so that no index serves them: the drive tests the episode's
+# status through coalesce() (`_on_worklist`), the walk tests the patient in a correlated
+# EXISTS. The old way, every matching pump's key loaded and ordered in Python, took 360 ms
+# for "G" at 100,000 episodes (7,301 pumps) and 2.4 s for "S" (all of them).
+
+# An index entry walked (a pump row and its episode read) costs about twice a pump reached from
+# a matching patient (measured on SQLite at 100,000 episodes: ~6 and ~3 microseconds).
+_WALK_COST = 2
 
 
-def rows_by_pump_id(session: Session, pump_ids: Sequence[int]) -> dict[int, WorklistRow]:
-    """The worklist rows of these pumps, by pump id (read in chunks: a back end limits how
-    many parameters one statement may have)."""
-    rows: dict[int, WorklistRow] = {}
-    for start in range(0, len(pump_ids), 500):
-        chunk = list(pump_ids[start : start + 500])
-        rows.update((row[18], row) for row in session.execute(_ROWS_BY_ID, {"ids": chunk}))
-    return rows
+def may_walk(wanted: int, segment_matches: int, matches: int) -> bool:
+    """False when reading ``wanted`` rows of a segment holding ``segment_matches`` of the
+    search's ``matches`` pumps is surely cheaper from the matching patients: a walk reads at
+    least one entry per row it returns. Saves counting the segment (`walk_is_cheaper`)."""
+    return _WALK_COST * min(wanted, segment_matches) < matches
+
+
+def walk_length(segment: Segment, wanted: int, segment_size: int, segment_matches: int) -> int:
+    """About how many index entries a walk of ``segment`` (``segment_size`` pumps, of which
+    ``segment_matches`` match) reads to find ``wanted`` matching rows, the matches taken as
+    evenly spread. An urgent segment is read whole: its index is in urgency order, not the
+    worklist's, so it sorts."""
+    if segment.level == LEVEL_URGENT or segment_matches <= 0:
+        return segment_size
+    return -(-min(wanted, segment_matches) * segment_size // segment_matches)
+
+
+def walk_is_cheaper(walked: int, matches: int) -> bool:
+    """Whether walking ``walked`` index entries costs less than reaching the search's
+    ``matches`` pumps from its patients. At the break-even a page of 100 walks about
+    ``sqrt(100 * worklist size / cost)`` entries (2,200 at 100,000 pumps), whatever the
+    search: that bounds a page's cost."""
+    return _WALK_COST * walked < matches
+
+
+def _search_episodes(search: str, *, matching: bool = True) -> Select[Any]:
+    """The ids of the episodes whose patient matches ``search`` (or, ``matching=False``, whose
+    patient does not)."""
+    episodes = Episode.__table__.alias("search_episodes")
+    condition = _patient_id_matches(episodes.c.patient_id, search)
+    return select(episodes.c.id).where(condition if matching else not_(condition))
+
+
+def _search_condition(segment: Segment, search: str, *, walk: bool) -> list[Any]:
+    """A segment's pumps whose patient matches ``search``, read as `walk` says."""
+    if walk:
+        episodes = Episode.__table__.alias("search_episode")
+        matching = _patient_id_matches(episodes.c.patient_id, search)
+        found = exists().where(episodes.c.id == _P.episode_id, matching).correlate(_PUMPS)
+        return [*_segment_condition(segment), found]
+    return [
+        *_segment_condition(segment, by_index=False),
+        _P.episode_id.in_(_search_episodes(search)),
+    ]
+
+
+def _level_number() -> Any:
+    """The pump's level (`_level_condition` as one expression; its due day is not null)."""
+    return case(
+        (_P.urgent_at <= _NOW, LEVEL_URGENT),
+        (_P.refill_due_on < _TODAY, LEVEL_OVERDUE),
+        (_P.refill_due_on <= _SOON, LEVEL_DUE_SOON),
+        else_=LEVEL_SCHEDULED,
+    )
+
+
+def _segment_rank() -> Any:
+    """The index in `SEGMENTS` of the pump's segment (its due day is not null)."""
+    dangerous_last = case((_P.dangerous_withdrawal == true(), 0), else_=1)
+    return _level_number() * 2 + dangerous_last
+
+
+def _grouped_count(search: str, *, matching: bool) -> Select[Any]:
+    """(level, dangerous withdrawal, pumps) of the worklist's pumps whose patient matches
+    ``search`` (or does not), driven from those patients: one pass over their pumps."""
+    pumps = (
+        select(_level_number().label("level"), _P.dangerous_withdrawal.label("dangerous"))
+        .where(
+            *_on_worklist(by_index=False),
+            _P.refill_due_on.is_not(None),
+            _P.episode_id.in_(_search_episodes(search, matching=matching)),
+        )
+        .subquery("searched")
+    )
+    # Grouped by the subquery's columns: PostgreSQL would not take the CASE, whose bound
+    # parameters differ between the select list and the GROUP BY, as the same expression.
+    return select(pumps.c.level, pumps.c.dangerous, func.count()).group_by(
+        pumps.c.level, pumps.c.dangerous
+    )
+
+
+def _most_patients_match(session: Session, search: str) -> bool:
+    if session.get_bind().dialect.name == "sqlite":
+        return repo_most_patients_match(session, search)
+    matching = select(func.count()).select_from(Patient.__table__).where(_patient_matches(search))
+    everyone = select(func.count()).select_from(Patient.__table__)
+    return 2 * int(session.scalar(matching) or 0) > int(session.scalar(everyone) or 0)
+
+
+@dataclass(frozen=True)
+class SearchCounts:
+    """A search's pumps on the worklist, per segment (all of `SEGMENTS`, in order).
+
+    Attributes:
+        matches: each segment's pumps whose patient matches the search.
+        most_match: more than half the patients match (the others' pumps were counted).
+        sizes: each segment's pumps without the search, when they were counted (most_match).
+    """
+
+    matches: tuple[int, ...]
+    most_match: bool
+    sizes: tuple[int, ...] | None
+
+    @property
+    def total(self) -> int:
+        """The search's pumps on the whole worklist (what reading from its patients reads)."""
+        return sum(self.matches)
+
+
+def search_counts(session: Session, window: RefillWindow, search: str) -> SearchCounts:
+    """How many pumps of each segment belong to a patient ``search`` matches.
+
+    Counted from the matching patients in one grouped pass; when most patients match ("S"
+    matches every "SYN-" MRN) the pumps of the others are counted instead and taken from the
+    segments' sizes (index-only counts), which is the smaller pass.
+    """
+    most_match = _most_patients_match(session, search)
+    found = {
+        Segment(int(level), bool(dangerous)): int(n)
+        for level, dangerous, n in session.execute(
+            _grouped_count(search, matching=not most_match), window.params()
+        )
+    }
+    matches = [found.get(segment, 0) for segment in SEGMENTS]
+    if not most_match:
+        return SearchCounts(tuple(matches), False, None)
+    sizes = segment_counts(session, window, SEGMENTS)
+    matches = [size - n for size, n in zip(sizes, matches, strict=True)]
+    return SearchCounts(tuple(matches), True, tuple(sizes))
+
+
+def search_segment_rows(
+    session: Session,
+    window: RefillWindow,
+    segment: Segment,
+    search: str,
+    *,
+    offset: int,
+    limit: int,
+    after: SortKey | None = None,
+) -> Sequence[WorklistRow]:
+    """`segment_rows` (a page) of the pumps whose patient matches ``search``, read by walking
+    the segment's index range: for when `walk_is_cheaper` (else `search_rows_driven`)."""
+    condition = _search_condition(segment, search, walk=True)
+    params = window.params()
+    if after is not None:
+        condition.append(tuple_(*_ORDER) > tuple_(*_AFTER))
+        params.update(zip(("after_on", "after_at", "after_name", "after_id"), after, strict=True))
+    params.update(limit=limit, offset=offset)
+    return session.execute(_page_rows(condition), params).all()
+
+
+def search_rows_driven(
+    session: Session,
+    window: RefillWindow,
+    segments: Sequence[Segment],
+    search: str,
+    *,
+    offset: int,
+    limit: int,
+) -> list[tuple[Segment, Sequence[Any]]]:
+    """Rows ``offset .. offset + limit - 1`` of the pumps in ``segments`` (in the worklist's
+    order) whose patient matches ``search``, each with its segment: read from the matching
+    patients, so in one pass over their pumps however many segments the page spans."""
+    rank = _segment_rank()
+    wanted = [SEGMENTS.index(segment) for segment in segments]
+    chosen = (
+        select(_P.id, rank.label("segment_rank"), *_ORDER)
+        .where(
+            *_on_worklist(by_index=False),
+            _P.refill_due_on.is_not(None),
+            _P.episode_id.in_(_search_episodes(search)),
+        )
+        .subquery("matching")
+    )
+    page = (
+        select(chosen.c.id, chosen.c.segment_rank)
+        .where(chosen.c.segment_rank.in_(wanted))
+        .order_by(chosen.c.segment_rank, *(chosen.c[column.name] for column in _ORDER))
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    query = (
+        select(*ROW_COLUMNS, page.c.segment_rank)
+        .select_from(_PUMP.join(page, page.c.id == _P.id))
+        .order_by(page.c.segment_rank, *_ORDER)
+    )
+    return [(SEGMENTS[row[-1]], row[:-1]) for row in session.execute(query, window.params())]
+
+
+def search_rows_before(
+    session: Session,
+    window: RefillWindow,
+    segment: Segment,
+    key: SortKey,
+    search: str,
+    *,
+    walk: bool,
+    matching: bool = True,
+) -> int:
+    """`rows_before` counting only the pumps whose patient matches ``search`` (``walk``: the
+    index range before ``key``, each entry checked; otherwise from the matching patients).
+    ``matching=False`` counts those whose patient does not match instead, from those
+    patients (when most match: the fewer)."""
+    if matching:
+        condition = _search_condition(segment, search, walk=walk)
+    else:  # driven from the others
+        others = _search_episodes(search, matching=False)
+        condition = [*_segment_condition(segment, by_index=False), _P.episode_id.in_(others)]
+    query = select(func.count()).select_from(_PUMPS)
+    query = query.where(*condition, tuple_(*_ORDER) < tuple_(*_AFTER))
+    params = window.params()
+    params.update(zip(("after_on", "after_at", "after_name", "after_id"), key, strict=True))
+    return int(session.scalar(query, params) or 0)
+
+
+def episode_matches(session: Session, episode_id: int, search: str) -> bool:
+    """Whether the patient of ``episode_id`` matches ``search``."""
+    query = select(_E.id).where(_E.id == episode_id, _patient_id_matches(_E.patient_id, search))
+    return session.scalar(query) is not None
 
 
 def milestone_by_key(session: Session, episode_id: int, key: str) -> Milestone | None:
