@@ -14,8 +14,12 @@ from enum import StrEnum
 
 from pathway_app.domain.errors import ValidationError
 from pathway_app.domain.records import FREE_TEXT_MAX_LENGTH, NAME_MAX_LENGTH
-from pathway_app.domain.refills import Explanation
+from pathway_app.domain.refills import Explanation, pocket_fill_alert
 from pathway_app.domain.text import check_control_characters, clean_text
+
+# Entered decimals carry binary noise; a measurement equal to the reservoir as typed is not
+# "above" it (the same slack as refills._EPS).
+_EPS = 1e-9
 
 SERIAL_MAX_LENGTH = 64
 LOT_MAX_LENGTH = 64
@@ -79,6 +83,10 @@ class FillDraft:
         explanation_note: detail, required with `Explanation.OTHER`.
         confirm_over_max: a dose above the drug's maximum is intended.
         over_max_reason: why, required with ``confirm_over_max``.
+        post_refill_volume_ml: volume measured in the reservoir after the refill (optional;
+            refills only), compared with what should be there to catch a pocket fill.
+        observation_started: the nurse confirms post-refill observation has started; required
+            while the pocket-fill alert fires (`check_post_refill_volume`).
     """
 
     filled_at: datetime | None
@@ -99,6 +107,8 @@ class FillDraft:
     explanation_note: str = ""
     confirm_over_max: bool = False
     over_max_reason: str = ""
+    post_refill_volume_ml: float | None = None
+    observation_started: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,22 @@ def validate_fill_fields(draft: FillDraft, now: datetime, *, kind: FillKind) -> 
         draft.residual_left_ml
     ):
         errors["residual_left_ml"] = "Enter the volume left in the pump as a number."
+    measured = draft.post_refill_volume_ml
+    if measured is not None:
+        if kind is not FillKind.REFILL:
+            errors["post_refill_volume_ml"] = (
+                "A volume measured after the refill is recorded with refills only."
+            )
+        elif (
+            isinstance(measured, bool)
+            or not isinstance(measured, int | float)
+            or not math.isfinite(measured)
+            or measured < 0
+        ):
+            errors["post_refill_volume_ml"] = (
+                "Enter the volume measured after the refill as a number, 0 or more (or leave "
+                "it empty)."
+            )
     clean_text(
         errors, "operator", draft.operator, "operator's name", NAME_MAX_LENGTH, required=True
     )
@@ -235,6 +261,60 @@ def validate_explanation(draft: FillDraft, flagged: bool) -> dict[str, str]:
             multiline=True,
         )
     return errors
+
+
+@dataclass(frozen=True)
+class PostRefillCheck:
+    """The post-refill measurement checked against the pump (domain.md §2.3, §9.8).
+
+    Attributes:
+        alert: the pocket-fill alert to show and store with the fill, None when there is no
+            measurement or the gap is within the threshold.
+        errors: field -> message (a measurement above the reservoir, an alert not acknowledged).
+    """
+
+    alert: str | None
+    errors: dict[str, str]
+
+
+def check_post_refill_volume(draft: FillDraft, reservoir_ml: float) -> PostRefillCheck:
+    """Compare the volume measured after a refill with what should be in the reservoir.
+
+    What should be there is the residual left in the pump plus the volume added, so a residual
+    that could not be aspirated is not mistaken for drug lost to the pocket. The gap is passed
+    to `refills.pocket_fill_alert` (Maino 2017 thresholds). While the alert fires, saving needs
+    ``observation_started``: the patient may have had an overdose injected under the skin.
+
+    Fields `validate_fill_fields` already refuses (a missing or unusable volume) give no alert
+    and no further message here.
+    """
+    errors: dict[str, str] = {}
+    measured = draft.post_refill_volume_ml
+    added, residual = draft.added_ml, draft.residual_left_ml
+    usable = [
+        v is not None
+        and not isinstance(v, bool)
+        and isinstance(v, int | float)
+        and math.isfinite(v)
+        for v in (measured, added, residual, reservoir_ml)
+    ]
+    if measured is None or not all(usable):
+        return PostRefillCheck(None, errors)
+    assert added is not None
+    if measured < 0 or added < 0 or residual < 0 or reservoir_ml <= 0:
+        return PostRefillCheck(None, errors)
+    if measured > reservoir_ml + _EPS:
+        errors["post_refill_volume_ml"] = (
+            f"The measured volume ({measured:g} mL) is more than the pump's {reservoir_ml:g} mL "
+            "reservoir: check the measurement."
+        )
+        return PostRefillCheck(None, errors)
+    alert = pocket_fill_alert(residual + added, measured, reservoir_ml)
+    if alert is not None and not draft.observation_started:
+        errors["observation_started"] = (
+            "Possible pocket fill: start the post-refill observation and confirm it before saving."
+        )
+    return PostRefillCheck(alert, errors)
 
 
 def validate_implant_fields(draft: ImplantDraft, now: datetime) -> dict[str, str]:

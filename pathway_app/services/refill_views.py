@@ -337,6 +337,9 @@ class FillView:
     corrects_id: int | None
     correction_reason: str
     superseded_by_id: int | None
+    # The pocket-fill check (refills only): volume measured after the refill, and its alert.
+    post_refill_volume_ml: float | None = None
+    pocket_fill_alert: str | None = None
 
     @property
     def in_force(self) -> bool:
@@ -466,6 +469,8 @@ def _fill_view(f: Fill) -> FillView:
         corrects_id=f.corrects_id,
         correction_reason=f.correction_reason,
         superseded_by_id=f.superseded_by_id,
+        post_refill_volume_ml=f.post_refill_volume_ml,
+        pocket_fill_alert=f.pocket_fill_alert,
     )
 
 

@@ -44,6 +44,7 @@ from pathway_app.domain.refill_records import (
     FillDraft,
     FillKind,
     ImplantDraft,
+    check_post_refill_volume,
     validate_explanation,
     validate_exposure,
     validate_fill_fields,
@@ -83,6 +84,8 @@ class FillPreview:
         check: the engine's checks and doses, when they pass.
         projection: next due / empty-by dates after this fill, when the checks pass.
         errors: field -> message; saving is refused while any is present.
+        pocket_fill_alert: the alert the volume measured after a refill raises (None without a
+            measurement or within the threshold); saving it needs ``observation_started``.
     """
 
     kind: FillKind
@@ -93,6 +96,7 @@ class FillPreview:
     check: RefillCheck | None
     projection: RefillProjection | None
     errors: Mapping[str, str] = field(default_factory=dict)
+    pocket_fill_alert: str | None = None
 
     @property
     def flagged(self) -> bool:
@@ -223,6 +227,11 @@ def _evaluate(
         errors,
         validate_explanation(draft, reconciliation is not None and reconciliation.flagged),
     )
+    alert = None
+    if kind is FillKind.REFILL and "post_refill_volume_ml" not in errors:
+        post = check_post_refill_volume(draft, pump.reservoir_ml)
+        alert = post.alert
+        _set_errors(errors, post.errors)
 
     projection = None
     if check is not None and drug is not None and when is not None:
@@ -247,6 +256,7 @@ def _evaluate(
         check=check,
         projection=projection,
         errors=errors,
+        pocket_fill_alert=alert,
     )
 
 
@@ -299,6 +309,10 @@ def _fill_row(
         flag_reasons=json.dumps(list(rec.reasons) if rec else [], ensure_ascii=False),
         explanation=draft.explanation.value if draft.explanation else None,
         explanation_note=draft.explanation_note.strip(),
+        post_refill_volume_ml=(
+            draft.post_refill_volume_ml if preview.kind is FillKind.REFILL else None
+        ),
+        pocket_fill_alert=preview.pocket_fill_alert,
         volume_after_ml=check.volume_after_fill_ml,
         effective_concentration=check.effective_concentration,
         daily_dose=check.daily_dose,
@@ -406,6 +420,8 @@ def _fill_snapshot(fill: Fill) -> dict[str, Any]:
         "flagged",
         "explanation",
         "explanation_note",
+        "post_refill_volume_ml",
+        "pocket_fill_alert",
         "volume_after_ml",
         "effective_concentration",
         "daily_dose",
@@ -414,6 +430,14 @@ def _fill_snapshot(fill: Fill) -> dict[str, Any]:
         "unverified_inputs",
     )
     return {key: getattr(fill, key) for key in keys}
+
+
+def _observation(fill: Fill, draft: FillDraft) -> dict[str, Any]:
+    """The nurse's confirmation that observation started, in the audit entry of a fill saved
+    with a pocket-fill alert (it is what allowed the save)."""
+    if fill.pocket_fill_alert is None:
+        return {}
+    return {"observation_started": draft.observation_started}
 
 
 def _require_pump(session: Session, episode_id: int) -> ImplantedPump:
@@ -651,14 +675,16 @@ def record_refill(
 ) -> int:
     """Record a refill with its reconciliation; return the new fill's id.
 
-    The first refill after the initial fill marks the first-refill milestone done.
+    The first refill after the initial fill marks the first-refill milestone done. A volume
+    measured after the refill is stored with it, and so is the pocket-fill alert it raises.
     ``expected_version`` is the pump version the form read when it opened (`pump_version`);
     None skips the check (scripts, the demo, the generator).
 
     Raises:
         ValidationError: one message per faulty field (overfill, unit, unconfirmed dose above
             the maximum, missing second checker, missing explanation of a flagged
-            reconciliation, ...); nothing is written.
+            reconciliation, a post-refill volume above the reservoir, a pocket-fill alert
+            without ``draft.observation_started``, ...); nothing is written.
         InvalidTransition: the episode is closed or has no pump yet.
         ConcurrentEdit: the pump was refilled, corrected or had an exposure logged since the
             form read ``expected_version``; nothing is written.
@@ -687,7 +713,11 @@ def record_refill(
             "fill.refill",
             "fill",
             fill.id,
-            new={**_fill_snapshot(fill), "next_due_on": pump.refill_due_on},
+            new={
+                **_fill_snapshot(fill),
+                **_observation(fill, draft),
+                "next_due_on": pump.refill_due_on,
+            },
         )
         milestone = rq.milestone_by_key(session, episode.id, FIRST_REFILL_MILESTONE)
         if milestone is not None and milestone.state == MilestoneState.PLANNED.value:
@@ -781,6 +811,7 @@ def correct_fill(
             old={"fill_id": old.id, **_fill_snapshot(old)},
             new={
                 **_fill_snapshot(fill),
+                **_observation(fill, draft),
                 "reason": why,
                 "next_due_on": pump.refill_due_on,
             },

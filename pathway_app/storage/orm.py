@@ -326,6 +326,10 @@ class Fill(Base):
     flag_reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     explanation: Mapped[str | None] = mapped_column(String(32))
     explanation_note: Mapped[str] = mapped_column(Text, default="")
+    # Pocket-fill check (refills only, migration 0010): the reservoir volume measured after the
+    # refill, when one was taken, and the alert it raised, kept as shown when it was saved.
+    post_refill_volume_ml: Mapped[float | None] = mapped_column(Float)
+    pocket_fill_alert: Mapped[str | None] = mapped_column(Text)
     # Dose and volume.
     volume_after_ml: Mapped[float] = mapped_column(Float)
     effective_concentration: Mapped[float] = mapped_column(Float)

@@ -146,6 +146,12 @@ FILL_EXPLANATION_NOTE_ERROR = "fillExplanationNoteError"
 FILL_OVER_MAX_ERROR = "fillOverMaxError"
 FILL_OVER_MAX_REASON_ERROR = "fillOverMaxReasonError"
 FILL_FORM_ERROR = "fillFormError"
+# The pocket-fill check (domain.md §9 item 8): refills only, so no initialFill* twins.
+FILL_POST_REFILL_EDIT = "fillPostRefillEdit"
+FILL_POCKET_FILL_LABEL = "fillPocketFillLabel"
+FILL_OBSERVATION_CHECK = "fillObservationCheck"
+FILL_POST_REFILL_ERROR = "fillPostRefillError"
+FILL_OBSERVATION_ERROR = "fillObservationError"
 # Initial fill (the implant dialog's fill form)
 INITIAL_FILL_AT_EDIT = "initialFillAtEdit"
 INITIAL_FILL_ADDED_EDIT = "initialFillAddedEdit"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 from PySide6.QtCore import QLocale, Qt, Slot
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -28,6 +29,9 @@ from pathway_app.ui.refill_worklist import LEVEL_COLOURS, UNVERIFIED_MARK, level
 from pathway_app.ui.reservoir_chart import ReservoirChart
 
 FILL_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+# The refill dialog's warning colours; the words "POSSIBLE POCKET FILL" carry the meaning.
+POCKET_FILL_BACKGROUND = QColor("#f8d7da")
+POCKET_FILL_TEXT = QColor("#58151c")
 
 
 class _FillWords:
@@ -44,6 +48,8 @@ class _FillWords:
             "Refills", "; aspirated %1 mL (expected %2, discrepancy %3 mL, flow %4 %)"
         )
         self.flagged = tr("Refills", " ⚠ FLAGGED: %1")
+        self.measured = tr("Refills", "; measured after refill %1 mL")
+        self.pocket_fill = tr("Refills", " ⚠ POSSIBLE POCKET FILL (observation started)")
         self.checked = tr("Refills", " · %1 / %2")
         self.correction = tr("Refills", " · correction: %1")
         self.corrected = tr("Refills", "[corrected] ")
@@ -75,6 +81,10 @@ def fill_text(fill: FillView, words: _FillWords | None = None) -> str:
             .replace("%3", number(fill.discrepancy_ml))
             .replace("%4", number(fill.flow_error_pct, 1))
         )
+    if fill.post_refill_volume_ml is not None:
+        text += w.measured.replace("%1", number(fill.post_refill_volume_ml))
+    if fill.pocket_fill_alert is not None:
+        text += w.pocket_fill
     if fill.flagged:
         text += w.flagged.replace("%1", fill.explanation or "—")
     text += w.checked.replace("%1", fill.operator).replace("%2", fill.second_checker)
@@ -268,6 +278,11 @@ class PumpRefillPanel(EpisodePage):
             item = QListWidgetItem(fill_text(fill, words))
             item.setData(FILL_ID_ROLE, fill.id)
             tips = [*fill.flag_reasons, *fill.warnings]
+            if fill.pocket_fill_alert is not None:
+                # The alert as it was shown when the fill was saved comes first.
+                tips.insert(0, fill.pocket_fill_alert)
+                item.setBackground(POCKET_FILL_BACKGROUND)
+                item.setForeground(POCKET_FILL_TEXT)
             if fill.notes:
                 tips.append(self.tr("Note: %1").replace("%1", fill.notes))
             item.setToolTip("\n".join(tips))

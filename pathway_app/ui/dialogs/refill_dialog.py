@@ -185,6 +185,25 @@ class FillForm(QWidget):
             self._n("OVER_MAX_REASON_EDIT"),
             self.tr("Reason for the dose above maximum"),
         )
+        self.post_refill = _number_edit(
+            self._n("POST_REFILL_EDIT"),
+            self.tr("Reservoir volume measured after the refill, mL (optional)"),
+        )
+        self.post_refill.setPlaceholderText(self.tr("optional: measured after the refill"))
+        self.pocket_label = named(
+            QLabel(), self._n("POCKET_FILL_LABEL"), self.tr("Pocket-fill check")
+        )
+        self.pocket_label.setWordWrap(True)
+        self.pocket_label.setVisible(False)
+        self.observation = named(
+            QCheckBox(
+                self.tr("I have started post-refill o&bservation for a possible pocket fill")
+            ),
+            self._n("OBSERVATION_CHECK"),
+            self.tr("Confirm post-refill observation has started"),
+        )
+        # Asked only while the alert shows, so a confirmation cannot be given in advance.
+        self.observation.setVisible(False)
         self.preview_label = named(QLabel(), self._n("PREVIEW_LABEL"), self.tr("Reconciliation"))
         self.flag_label = named(QLabel(), self._n("FLAG_LABEL"), self.tr("Discrepancy flag"))
         self.result_label = named(QLabel(), self._n("RESULT_LABEL"), self.tr("New refill dates"))
@@ -209,6 +228,10 @@ class FillForm(QWidget):
         if kind is FillKind.REFILL:
             self.fields["explanation"] = self.explanation
             self.fields["explanation_note"] = self.explanation_note
+            # Measured once the drug is in: the pocket-fill alert and its confirmation follow
+            # the measurement directly, before the drug details.
+            self.fields["post_refill_volume_ml"] = self.post_refill
+            self.fields["observation_started"] = self.observation
         self.fields.update(
             {
                 "drug_key": self.drug,
@@ -242,6 +265,8 @@ class FillForm(QWidget):
             "notes": self._n("NOTES_ERROR"),
             "explanation": self._n("EXPLANATION_ERROR"),
             "explanation_note": self._n("EXPLANATION_NOTE_ERROR"),
+            "post_refill_volume_ml": self._n("POST_REFILL_ERROR"),
+            "observation_started": self._n("OBSERVATION_ERROR"),
             "confirm_over_max": self._n("OVER_MAX_ERROR"),
             "over_max_reason": self._n("OVER_MAX_REASON_ERROR"),
         }
@@ -254,6 +279,9 @@ class FillForm(QWidget):
                 self.explanation,
                 self.explanation_note,
                 self.flag_label,
+                self.post_refill,
+                self.pocket_label,
+                self.observation,
             ):
                 unused.setParent(self)
                 unused.setVisible(False)
@@ -276,6 +304,8 @@ class FillForm(QWidget):
             "notes": self.tr("Notes:"),
             "explanation": self.tr("E&xplanation:"),
             "explanation_note": self.tr("Explanation detail:"),
+            "post_refill_volume_ml": self.tr("Reser&voir after refill (mL):"),
+            "observation_started": "",
             "confirm_over_max": "",
             "over_max_reason": self.tr("Reason for dose above ma&ximum:"),
         }
@@ -285,6 +315,12 @@ class FillForm(QWidget):
             if key == "explanation":
                 form.addRow(self.preview_label)
                 form.addRow(self.flag_label)
+            if key == "observation_started":
+                # Full width: the alert and the confirmation that answers it read as one.
+                form.addRow(self.pocket_label)
+                form.addRow(widget)
+                form.addRow(self.errors[key])
+                continue
             label = QLabel(labels[key])
             label.setBuddy(widget)
             form.addRow(label, widget)
@@ -339,6 +375,10 @@ class FillForm(QWidget):
             explanation_note=self.explanation_note.text(),
             confirm_over_max=self.over_max.isChecked(),
             over_max_reason=self.over_max_reason.text(),
+            post_refill_volume_ml=(
+                read_number(self.post_refill) if self.kind is FillKind.REFILL else None
+            ),
+            observation_started=self.observation.isChecked(),
         )
 
     def show_preview(self, preview: FillPreview) -> None:
@@ -390,6 +430,7 @@ class FillForm(QWidget):
             self.flag_label.setVisible(True)
         else:
             self.flag_label.setVisible(False)
+        self._show_pocket_fill(preview)
         projection = preview.projection
         if projection is None:
             self.result_label.setText("")
@@ -408,6 +449,46 @@ class FillForm(QWidget):
         if warnings:
             text += "\n" + "\n".join(f"⚠ {w}" for w in warnings)
         self.result_label.setText(text)
+
+    def _show_pocket_fill(self, preview: FillPreview) -> None:
+        """The pocket-fill alert with the observation prompt (domain.md §9 item 8), or the
+        all-clear once a measurement is entered and checks out."""
+        label = self.pocket_label
+        observe = self.tr(
+            "Post-refill observation: keep the patient under observation as the clinical "
+            "situation requires before they leave."
+        )
+        alert = preview.pocket_fill_alert
+        measured = self.kind is FillKind.REFILL and bool(self.post_refill.text().strip())
+        # An all-clear needs volumes the service could compare (the errors show on saving).
+        unusable = {"post_refill_volume_ml", "added_ml", "residual_left_ml"} & set(preview.errors)
+        if alert is not None:
+            text = (
+                self.tr("⚠ POSSIBLE POCKET FILL — confirm the observation below before saving.")
+                + f"\n• {alert}\n• {observe}"
+            )
+            style = FLAG_STYLE
+        elif measured and not unusable:
+            text = (
+                self.tr(
+                    "✓ No pocket-fill alert: the volume measured after the refill is "
+                    "within the threshold."
+                )
+                + f"\n{observe}"
+            )
+            style = OK_STYLE
+        else:
+            text, style = "", ""
+        label.setText(text)
+        label.setStyleSheet(style)
+        label.setAccessibleDescription(text)
+        label.setVisible(bool(text))
+        self.observation.setVisible(alert is not None)
+        if alert is None:
+            # A confirmation belongs to the alert it answered; a new alert asks again.
+            self.observation.setChecked(False)
+            if "observation_started" in self.errors:
+                show_error(self.errors["observation_started"], None)
 
     def show_errors(self, errors: dict[str, str]) -> None:
         self.clear_errors()
@@ -546,6 +627,10 @@ class RefillDialog(QDialog):
         if fill.over_max_reason:
             form.over_max.setChecked(True)
             form.over_max_reason.setText(fill.over_max_reason)
+        _set_number(form.post_refill, fill.post_refill_volume_ml)
+        # Observation was confirmed when this fill was saved with its alert; correcting the
+        # same refill does not start a new one.
+        form.observation.setChecked(fill.pocket_fill_alert is not None)
 
     @Slot()
     def update_preview(self) -> None:
@@ -585,6 +670,9 @@ class RefillDialog(QDialog):
                 show_error(self.reason_error, errors.pop("correction_reason"))
             self.update_preview()
             self.form.show_errors(errors)
+            focused = self.focusWidget()
+            if focused is not None and self.form.isAncestorOf(focused):
+                self._scroll.ensureWidgetVisible(focused)
             return
         except DomainError as exc:
             # The label sits under the last field; a nurse who saved from the top of the
