@@ -86,6 +86,8 @@ class FillPreview:
         errors: field -> message; saving is refused while any is present.
         pocket_fill_alert: the alert the volume measured after a refill raises (None without a
             measurement or within the threshold); saving it needs ``observation_started``.
+        volume_in_reservoir_ml: what the projection starts from: the volume after the fill,
+            or the volume measured after a refill when that is lower (see `_projected_volume`).
     """
 
     kind: FillKind
@@ -97,6 +99,7 @@ class FillPreview:
     projection: RefillProjection | None
     errors: Mapping[str, str] = field(default_factory=dict)
     pocket_fill_alert: str | None = None
+    volume_in_reservoir_ml: float | None = None
 
     @property
     def flagged(self) -> bool:
@@ -234,10 +237,14 @@ def _evaluate(
         _set_errors(errors, post.errors)
 
     projection = None
+    volume = None
+    if check is not None:
+        volume = _projected_volume(check.volume_after_fill_ml, draft, kind, errors)
     if check is not None and drug is not None and when is not None:
+        assert volume is not None
         projection = project_refill(
             filled_at=when,
-            volume_after_fill_ml=check.volume_after_fill_ml,
+            volume_after_fill_ml=volume,
             reserve_ml=effective_reserve_ml(model, drug),
             nominal_flow_ml_per_day=pump.nominal_flow_ml_per_day,
             tolerance_pct=pump.tolerance_pct,
@@ -257,7 +264,22 @@ def _evaluate(
         projection=projection,
         errors=errors,
         pocket_fill_alert=alert,
+        volume_in_reservoir_ml=volume,
     )
+
+
+def _projected_volume(
+    computed_ml: float, draft: FillDraft, kind: FillKind, errors: dict[str, str]
+) -> float:
+    """The volume the refill date is projected from. A measurement after a refill that is
+    lower than the residual plus the volume added means less drug reached the reservoir (at
+    worst a pocket fill): the reservoir then runs dry sooner, and a date from the computed
+    volume would be late -- a withdrawal risk. So the lower measured volume is used; a higher
+    one is taken as measuring noise. The next refill is reconciled against the same volume."""
+    measured = draft.post_refill_volume_ml
+    if kind is not FillKind.REFILL or measured is None or "post_refill_volume_ml" in errors:
+        return computed_ml
+    return min(computed_ml, float(measured))
 
 
 def _fill_row(
@@ -313,7 +335,11 @@ def _fill_row(
             draft.post_refill_volume_ml if preview.kind is FillKind.REFILL else None
         ),
         pocket_fill_alert=preview.pocket_fill_alert,
-        volume_after_ml=check.volume_after_fill_ml,
+        volume_after_ml=(
+            preview.volume_in_reservoir_ml
+            if preview.volume_in_reservoir_ml is not None
+            else check.volume_after_fill_ml
+        ),
         effective_concentration=check.effective_concentration,
         daily_dose=check.daily_dose,
         effective_daily_dose=check.effective_daily_dose,

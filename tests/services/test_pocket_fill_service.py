@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -187,3 +187,41 @@ def _detail(ctx: ServiceContext, action: str) -> str:
     assert detail is not None
     return detail
 
+
+def test_a_lower_measurement_brings_the_refill_date_forward(
+    ctx: ServiceContext, episode: int
+) -> None:
+    """Less drug reached the reservoir than was injected: it runs dry sooner. The date comes
+    from the measured volume (1.5 mL at 0.5 mL/day nominal: 3 days earlier at most, less at
+    the worst-case flow), and the next refill is reconciled against it."""
+    computed = preview_refill(ctx, episode, refill())
+    measured = preview_refill(ctx, episode, refill(post_refill_volume_ml=18.5))
+    assert computed.projection is not None and measured.projection is not None
+    assert measured.volume_in_reservoir_ml == 18.5
+    assert computed.volume_in_reservoir_ml == 20.0
+    assert computed.projection.empty_by_nominal - measured.projection.empty_by_nominal == (
+        timedelta(days=3)
+    )
+    assert measured.projection.due_at < computed.projection.due_at
+    # A measurement at or above the computed volume is noise: the computed volume stands.
+    higher = preview_refill(ctx, episode, refill(post_refill_volume_ml=20.0))
+    assert higher.volume_in_reservoir_ml == 20.0
+    fill_id = record_refill(
+        ctx, episode, refill(post_refill_volume_ml=18.5, observation_started=True)
+    )
+    with ctx.db.reading() as session:
+        row = session.get(Fill, fill_id)
+        assert row is not None and row.volume_after_ml == 18.5
+        assert row.due_at is not None
+        due_at = row.due_at
+    assert due_at.replace(tzinfo=UTC) == measured.projection.due_at
+
+
+def test_the_next_refill_is_reconciled_against_the_measured_volume(
+    ctx: ServiceContext, episode: int
+) -> None:
+    record_refill(ctx, episode, refill(post_refill_volume_ml=18.5, observation_started=True))
+    later = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)  # 20 days at 0.5 mL/day: 10 mL used
+    preview = preview_refill(ctx, episode, refill(filled_at=later, aspirated_ml=8.5))
+    assert preview.expected_residual_ml == pytest.approx(8.5)
+    assert preview.reconciliation is not None and not preview.reconciliation.flagged
