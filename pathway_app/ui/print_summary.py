@@ -98,6 +98,10 @@ def _fill_row(fill: FillView) -> list[str]:
     kind = fill.kind + ("" if fill.in_force else " — corrected")
     if fill.corrects_id is not None:
         kind += f" (correction: {fill.correction_reason})"
+    if fill.post_refill_volume_ml is not None:
+        flags += f"{'; ' if flags else ''}measured after refill {fill.post_refill_volume_ml:g} mL"
+    if fill.pocket_fill_alert:
+        flags += f"{'; ' if flags else ''}{fill.pocket_fill_alert}"
     return [
         _e(_dt(fill.filled_at)).replace(" ", "<br>", 1),
         _e(kind),
@@ -110,7 +114,11 @@ def _fill_row(fill: FillView) -> list[str]:
         _e(f"{fill.concentration:g} {fill.concentration_unit}")
         + "<br>"
         + _e(f"{fill.daily_dose:g} {fill.dose_unit}"),
-        (f"<span class='flag'>{_e(flags)}</span>" if fill.flagged else _e(flags)),
+        (
+            f"<span class='flag'>{_e(flags)}</span>"
+            if fill.flagged or fill.pocket_fill_alert
+            else _e(flags)
+        ),
     ]
 
 

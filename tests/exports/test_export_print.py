@@ -106,3 +106,21 @@ def test_refill_card_is_one_page_with_the_warning_signs(
     assert "Slow, shallow or difficult breathing" in flat
     if "Baclofen" in pump.drug_name:
         assert "spasticity" in flat
+
+
+def test_the_summary_prints_a_fill_s_pocket_fill_alert(
+    export_ctx: ServiceContext, pumped_episode: int
+) -> None:
+    from dataclasses import replace
+
+    from pathway_app.ui.print_summary import _fill_row
+
+    pump = pump_view(export_ctx, pumped_episode)
+    assert pump is not None and pump.fills
+    alert = "Possible pocket fill: 3 mL injected did not reach the reservoir"
+    fill = replace(pump.fills[-1], post_refill_volume_ml=17.0, pocket_fill_alert=alert)
+    flags = _fill_row(fill)[-1]
+    assert "measured after refill 17 mL" in flags and alert in flags
+    assert flags.startswith("<span class='flag'>")  # marked like a flagged reconciliation
+    plain = _fill_row(replace(fill, post_refill_volume_ml=None, pocket_fill_alert=None))[-1]
+    assert "pocket" not in plain and "measured after" not in plain
