@@ -254,7 +254,10 @@ def test_a_search_answers_what_the_filtered_list_answers(
     _force(monkeypatch, plan)
     rng = random.Random(f"{kind}-{plan}")
     seen_rows = False
-    for now in NOWS:
+    # The level boundaries move with the clock, whichever way the rows are read: every clock
+    # for the chosen plan; the forced plans (same segments, another way through them) at one,
+    # which keeps the suite within its time on two cores.
+    for now in NOWS if plan == "chosen" else NOWS[:1]:
         ctx = _context(configuration, clinic_db, now)
         for days in WINDOWS:
             expected = _reference(ctx, days, search)
