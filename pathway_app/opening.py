@@ -7,7 +7,6 @@ importing Qt, instead of following it. Nothing here imports Qt or the data layer
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,7 +14,7 @@ from pathway_app import paths
 
 if TYPE_CHECKING:
     from pathway_app.app import AppOptions
-    from pathway_app.storage.first_screen import FirstScreen
+    from pathway_app.storage.first_screen import FirstScreen, PasswordCheck
 
 
 @dataclass
@@ -29,7 +28,7 @@ class EarlyOpening:
     """
 
     first: FirstScreen
-    password_matches: Callable[[], bool] | None
+    password_matches: PasswordCheck | None
 
 
 def begin(options: AppOptions) -> EarlyOpening | None:

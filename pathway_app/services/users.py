@@ -204,6 +204,32 @@ def authenticate(db: Database, clock: Clock, username: str, password: str) -> Si
     raise SignInFailed(WRONG_CREDENTIALS)
 
 
+def record_verified_sign_in(
+    db: Database, clock: Clock, username: str, password: str, verified_hash: str
+) -> SignedIn:
+    """Record the sign-in of a password the caller has just verified against `verified_hash`,
+    the account's stored hash when it read it (the first screen at start-up, which checks the
+    password before the data layer is loaded). argon2 is deliberately costly (~0.13 s and
+    64 MiB), so it is not run twice for one sign-in.
+
+    When the account changed since (another hash: the password was reset; deactivated), this
+    is `authenticate`: the password is verified again and a failure recorded.
+
+    Raises:
+        SignInFailed: as `authenticate`.
+    """
+    now = clock.now()
+    with db.writing(Permission.OWN_ACCOUNT.value) as session:
+        user = _by_name(session, username)
+        if user is not None and user.active and user.password_hash == verified_hash:
+            if _hasher().check_needs_rehash(user.password_hash):
+                user.password_hash = hash_password(password)
+            user.last_sign_in_at = now
+            _audit(session, now, user.username, "user.signed_in", user)
+            return _signed_in(user)
+    return authenticate(db, clock, username, password)
+
+
 def check_password(ctx: ServiceContext, password: str) -> bool:
     """True when `password` is the signed-in user's (to unlock the workstation)."""
     if ctx.user_id is None:

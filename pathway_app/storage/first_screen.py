@@ -318,6 +318,28 @@ def _verified(stored: str | None, password: str) -> bool:
         return False
 
 
+class PasswordCheck:
+    """A password check running on a thread: call it for the answer (it waits).
+
+    Attributes:
+        password_hash: the stored hash the password is checked against (None for an unknown
+            user), so the sign-in can be recorded without hashing again
+            (`services.users.record_verified_sign_in`).
+    """
+
+    def __init__(self, password_hash: str | None, check: Callable[[], bool]) -> None:
+        self.password_hash = password_hash
+        self._answer: list[bool] = []
+        self._thread = threading.Thread(
+            target=lambda: self._answer.append(check()), name="first-screen-password", daemon=True
+        )
+        self._thread.start()
+
+    def __call__(self) -> bool:
+        self._thread.join()
+        return bool(self._answer and self._answer[0])
+
+
 class FirstScreen:
     """A clinic's SQLite file opened read-only for the first screen (see the module).
 
@@ -388,9 +410,9 @@ class FirstScreen:
         when the full app takes over. Writes nothing."""
         return self.password_check(username, password)()
 
-    def password_check(self, username: str, password: str) -> Callable[[], bool]:
+    def password_check(self, username: str, password: str) -> PasswordCheck:
         """`password_matches`, with the slow part on a thread: the account is looked up now,
-        argon2 verifies meanwhile (it releases the interpreter); the answer waits for it."""
+        argon2 verifies meanwhile (it releases the interpreter); calling the answer waits."""
         found = self._reader.run(
             lambda conn: conn.execute(
                 "SELECT password_hash, active FROM users WHERE username_key = ? LIMIT 1",
@@ -399,19 +421,7 @@ class FirstScreen:
         )
         stored: str | None = None if found is None else str(found[0])
         active = found is not None and bool(found[1])
-        answer: list[bool] = []
-
-        def verify() -> None:
-            answer.append(_verified(stored, password) and active)
-
-        thread = threading.Thread(target=verify, name="first-screen-password", daemon=True)
-        thread.start()
-
-        def result() -> bool:
-            thread.join()
-            return bool(answer and answer[0])
-
-        return result
+        return PasswordCheck(stored, lambda: _verified(stored, password) and active)
 
     def refill_pages(
         self, now: datetime, due_within_days: int, *, first_page: int = 0

@@ -39,7 +39,7 @@ from pathway_app.opening import EarlyOpening, begin
 if TYPE_CHECKING:
     from pathway_app.services.context import ServiceContext
     from pathway_app.services.users import SignedIn
-    from pathway_app.storage.first_screen import FirstScreen
+    from pathway_app.storage.first_screen import FirstScreen, PasswordCheck
     from pathway_app.storage.refill_rows import RefillWorklistRow
     from pathway_app.ui.main_window import MainWindow
     from pathway_app.ui.refill_worklist import RefillPages
@@ -163,6 +163,7 @@ class Start(QObject):
         # time.perf_counter() when the first screen's rows were painted (automation start).
         self.painted_at: float | None = None
         self._signed: SignedIn | None = None
+        self._password_check: PasswordCheck | None = None
         self._sign_in_refused: DomainError | None = None
 
     @property
@@ -218,7 +219,7 @@ class Start(QObject):
 
     # --- automation: paint the refill worklist first ----------------------------------------
 
-    def _open_first_screen(self, password_matches: Callable[[], bool]) -> int | None:
+    def _open_first_screen(self, password_matches: PasswordCheck) -> int | None:
         """The password is being checked on a thread (argon2 releases the interpreter) while
         the window is built, hidden; it is shown only if the password is right."""
         from pathway_app.cli import EXIT_CONFIGURATION
@@ -246,6 +247,7 @@ class Start(QObject):
             password_matches()
             self._close_first_screen()
             return self._open_fully()
+        self._password_check = password_matches
         if not password_matches():
             # Nothing was shown. The full path says why and records the failed attempt.
             window.deleteLater()
@@ -263,15 +265,21 @@ class Start(QObject):
         return None
 
     def _load_and_sign_in(self) -> ServiceContext:
-        """On the loading thread: load, then record the sign-in (argon2 again, ~0.13 s, kept
-        off the GUI thread). A refused sign-in is kept for `_complete` to report."""
-        from pathway_app.services.users import authenticate
+        """On the loading thread: load, then record the sign-in through the services (off the
+        GUI thread). A refused sign-in is kept for `_complete` to report."""
+        from pathway_app.services.users import record_verified_sign_in
 
         ctx = _load_everything(self.options)
         user, password = self.options.user, self.options.password
+        check = self._password_check
         assert user is not None and password is not None
+        assert check is not None and check.password_hash is not None
         try:
-            self._signed = authenticate(ctx.db, ctx.clock, user, password)
+            # Checked already (before the first paint): recorded without hashing again,
+            # unless the account changed meanwhile.
+            self._signed = record_verified_sign_in(
+                ctx.db, ctx.clock, user, password, check.password_hash
+            )
         except DomainError as exc:  # e.g. the account was deactivated a moment ago
             self._sign_in_refused = exc
         return ctx

@@ -29,6 +29,7 @@ from pathway_app.services.users import (
     create_user,
     has_users,
     list_users,
+    record_verified_sign_in,
     reset_password,
     update_user,
 )
@@ -192,3 +193,53 @@ def test_reset_password_changes_it_and_audits_no_secret(
     with admin.db.reading() as session:
         details = " ".join(session.scalars(select(AuditEntry.detail)).all())
     assert "brand-new-pass" not in details
+
+
+# --- Issue 9: a sign-in checked at start-up is recorded without hashing again ----------------
+
+
+def stored_hash(ctx: ServiceContext, username: str) -> str:
+    from pathway_app.storage.orm_trust import User
+
+    with ctx.db.reading() as session:
+        return session.scalars(select(User.password_hash).where(User.username == username)).one()
+
+
+def actions(ctx: ServiceContext) -> list[str]:
+    with ctx.db.reading() as session:
+        return list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+
+
+def test_a_verified_sign_in_is_recorded_without_verifying_again(
+    nurse: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathway_app.services import users
+
+    verified = stored_hash(nurse, "nurse")
+    before = actions(nurse).count("user.signed_in")
+    calls: list[str] = []
+    monkeypatch.setattr(users, "_password_matches", lambda *a: calls.append("verify") or True)
+    signed = record_verified_sign_in(nurse.db, nurse.clock, " NURSE", NURSE_PASSWORD, verified)
+    assert signed.username == "nurse" and signed.role == "coordinator"
+    assert calls == []
+    assert actions(nurse).count("user.signed_in") == before + 1
+
+
+def test_a_verified_sign_in_of_a_changed_account_is_checked_again(
+    admin: ServiceContext, nurse: ServiceContext
+) -> None:
+    """The password was reset, or the account deactivated, after the start-up check read the
+    hash: the sign-in goes through `authenticate`, which refuses and records the attempt."""
+    verified = stored_hash(nurse, "nurse")
+    seen = next(u for u in list_users(admin) if u.username == "nurse")
+    reset_password(admin, seen.id, "brand-new-pass")
+    with pytest.raises(SignInFailed):
+        record_verified_sign_in(nurse.db, nurse.clock, "nurse", NURSE_PASSWORD, verified)
+    assert actions(nurse)[-1] == "user.sign_in_failed"
+
+    fresh = stored_hash(nurse, "nurse")
+    seen = next(u for u in list_users(admin) if u.username == "nurse")
+    update_user(admin, seen.id, active=False, expected_version=seen.version)
+    with pytest.raises(SignInFailed):
+        record_verified_sign_in(nurse.db, nurse.clock, "nurse", "brand-new-pass", fresh)
+    assert actions(nurse)[-1] == "user.sign_in_failed"

@@ -100,8 +100,20 @@ def test_automation_start_paints_the_refill_worklist_then_completes_the_window(
     panel.table.selectRow(0)
     panel.open_selected()
 
+    from pathway_app.services import users
+
+    verifications: list[str] = []
+    real = users._password_matches
+    users_patch = pytest.MonkeyPatch()
+    users_patch.setattr(
+        users, "_password_matches", lambda *a: verifications.append("x") or real(*a)
+    )
     held_loader.set()
-    assert window.wait_until_ready(30_000)
+    try:
+        assert window.wait_until_ready(30_000)
+    finally:
+        users_patch.undo()
+    assert verifications == []  # checked once, before the first paint; not hashed again
     assert window.ready and not panel.busy
     assert window.findChild(QWidget, names.WORKLIST_PANEL) is not None
     assert window.new_patient_button.isEnabled()
@@ -205,22 +217,23 @@ def test_on_a_screen_the_sign_in_dialog_comes_before_the_loading(
 
 
 def test_a_sign_in_refused_once_loaded_closes_the_window(
-    clinic: ServiceContext, db_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch
+    clinic: ServiceContext, db_path: Path, qtbot, held_loader: threading.Event
 ) -> None:
     """The account is deactivated between the first screen's check and the recorded sign-in:
-    the window goes, with the sign-in exit code."""
-    from pathway_app.services import users
+    the window goes, with the sign-in exit code, and the refusal is recorded."""
+    from pathway_app.services.users import authenticate, list_users, update_user
 
-    def refused(*_args: Any) -> Any:
-        raise users.SignInFailed(users.WRONG_CREDENTIALS)
-
-    monkeypatch.setattr(users, "authenticate", refused)
+    admin = authenticate(clinic.db, clinic.clock, "admin", "admin-password")
+    admin_ctx = replace(clinic, actor=admin.username, role=admin.role, user_id=admin.user_id)
     start = Start(options(db_path), None)
     assert start.open() is None
     assert start.window is not None
     qtbot.addWidget(start.window)
+    nurse = next(u for u in list_users(admin_ctx) if u.username == "nurse")
+    update_user(admin_ctx, nurse.id, active=False, expected_version=nurse.version)
     with qtbot.waitSignal(start.failed, timeout=30_000) as failed:
-        pass
+        held_loader.set()
     assert failed.args == [EXIT_SIGN_IN]
     assert not start.window.isVisible() and not start.window.ready
+    assert signed_in_entries(clinic, "user.sign_in_failed") == 1
     start.close()
