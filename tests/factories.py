@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from pathway_app.domain.refill_records import FillDraft
+from pathway_app.storage.orm import Episode, Patient
 
 
 def morphine_fill(at: datetime, **changes: object) -> FillDraft:
@@ -25,3 +27,33 @@ def morphine_fill(at: datetime, **changes: object) -> FillDraft:
         location_method="template",
     )
     return replace(draft, **changes)  # type: ignore[arg-type]
+
+
+def episode_row(
+    session: Any, now: datetime, mrn: str, family_name: str, given_name: str, *, closed: bool
+) -> Episode:
+    """A patient and a baclofen pump episode opened 400 days before `now`, written straight to
+    the tables (flushed, so it has its id): the worklist tests build thousands of them."""
+    patient = Patient(
+        mrn=mrn,
+        family_name=family_name,
+        given_name=given_name,
+        birth_date=date(1960, 1, 1),
+        created_at=now - timedelta(days=400),
+    )
+    episode = Episode(
+        patient=patient,
+        template_key="constant-flow-pump",
+        template_version=1,
+        indication="spasticity",
+        drug="baclofen",
+        pump_model="m",
+        planned_procedure_on=date(2025, 1, 1),
+        surgeon="Dr",
+        setting="hospital-or",
+        status="closed" if closed else "open",
+        opened_at=now - timedelta(days=400),
+    )
+    session.add(episode)
+    session.flush()
+    return episode

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from pathway_app.storage.first_screen import (
 from pathway_app.storage.orm import Episode, ImplantedPump, Patient
 from pathway_app.storage.revisions import _identifiers, head_revisions, revision_graph
 from tests.conftest import ACTOR, FIXED_NOW
+from tests.factories import episode_row
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -80,28 +81,14 @@ def _seed_edges(db: Database, pumps: int = 260, seed: int = 5) -> None:
     ]
     with db.writing() as session:
         for n in range(1, pumps + 1):
-            patient = Patient(
-                mrn=f"MRN{n:05d}",
-                family_name=rng.choice(FAMILIES),
-                given_name=f"Given{n}",
-                birth_date=date(1960, 1, 1),
-                created_at=FIXED_NOW - timedelta(days=400),
+            episode = episode_row(
+                session,
+                FIXED_NOW,
+                f"MRN{n:05d}",
+                rng.choice(FAMILIES),
+                f"Given{n}",
+                closed=n % 17 == 0,
             )
-            episode = Episode(
-                patient=patient,
-                template_key="constant-flow-pump",
-                template_version=1,
-                indication="spasticity",
-                drug="baclofen",
-                pump_model="m",
-                planned_procedure_on=date(2025, 1, 1),
-                surgeon="Dr",
-                setting="hospital-or",
-                status="closed" if n % 17 == 0 else "open",
-                opened_at=FIXED_NOW - timedelta(days=400),
-            )
-            session.add(episode)
-            session.flush()
             pump = ImplantedPump(
                 episode_id=episode.id,
                 model_key="m",

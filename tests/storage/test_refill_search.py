@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from pathway_app.storage import repository as repo
 from pathway_app.storage.database import Database, open_database
 from pathway_app.storage.orm import Episode, ImplantedPump, Patient
 from tests.conftest import ACTOR, FIXED_NOW
+from tests.factories import episode_row
 
 NOWS = (
     FIXED_NOW,
@@ -66,28 +67,14 @@ def _seed_edges(db: Database, pumps: int = 90, seed: int = 5) -> None:
     ]
     with db.writing() as session:
         for n in range(1, pumps + 1):
-            patient = Patient(
-                mrn=f"EDGE{n:04d}",
-                family_name=rng.choice(EDGE_FAMILIES),
-                given_name=rng.choice(("Gabriel", "Ana", "Zoë")),
-                birth_date=date(1960, 1, 1),
-                created_at=FIXED_NOW - timedelta(days=400),
+            episode = episode_row(
+                session,
+                FIXED_NOW,
+                f"EDGE{n:04d}",
+                rng.choice(EDGE_FAMILIES),
+                rng.choice(("Gabriel", "Ana", "Zoë")),
+                closed=n % 17 == 0,
             )
-            episode = Episode(
-                patient=patient,
-                template_key="constant-flow-pump",
-                template_version=1,
-                indication="spasticity",
-                drug="baclofen",
-                pump_model="m",
-                planned_procedure_on=date(2025, 1, 1),
-                surgeon="Dr",
-                setting="hospital-or",
-                status="closed" if n % 17 == 0 else "open",
-                opened_at=FIXED_NOW - timedelta(days=400),
-            )
-            session.add(episode)
-            session.flush()
             pump = ImplantedPump(
                 episode_id=episode.id,
                 model_key="m",

@@ -26,8 +26,9 @@ from pathway_app.services.refill_views import (
 )
 from pathway_app.storage import refill_queries as rq
 from pathway_app.storage.database import Database
-from pathway_app.storage.orm import Episode, ImplantedPump, Patient
+from pathway_app.storage.orm import ImplantedPump
 from tests.conftest import FIXED_NOW
+from tests.factories import episode_row
 
 TODAY = FIXED_NOW.date()
 FAMILIES = ("Adler", "Brandt", "Costa", "Dahl", "Öztürk", "Eriksen")
@@ -53,29 +54,10 @@ def _seed(db: Database, pumps: int = 240, seed: int = 7) -> list[Expected]:
     with db.writing() as session:
         for n in range(1, pumps + 1):
             family = rng.choice(FAMILIES)
-            patient = Patient(
-                mrn=f"MRN{n:05d}",
-                family_name=family,
-                given_name=f"Given{n}",
-                birth_date=date(1960, 1, 1),
-                created_at=FIXED_NOW - timedelta(days=400),
-            )
             closed = n % 17 == 0
-            episode = Episode(
-                patient=patient,
-                template_key="constant-flow-pump",
-                template_version=1,
-                indication="spasticity",
-                drug="baclofen",
-                pump_model="m",
-                planned_procedure_on=date(2025, 1, 1),
-                surgeon="Dr",
-                setting="hospital-or",
-                status="closed" if closed else "open",
-                opened_at=FIXED_NOW - timedelta(days=400),
+            episode = episode_row(
+                session, FIXED_NOW, f"MRN{n:05d}", family, f"Given{n}", closed=closed
             )
-            session.add(episode)
-            session.flush()
             removed = n % 19 == 0
             unfilled = n % 23 == 0
             due_at = rng.choice(due_times)
