@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pathway_app.domain.refill_records import FillDraft
-from pathway_app.storage.orm import Episode, Patient
+from pathway_app.storage.orm import Episode, ImplantedPump, Patient
 
 
 def morphine_fill(at: datetime, **changes: object) -> FillDraft:
@@ -57,3 +57,37 @@ def episode_row(
     session.add(episode)
     session.flush()
     return episode
+
+
+def pump_row(episode: Episode, now: datetime, serial: str, **fields: Any) -> ImplantedPump:
+    """A 20-mL, 0.5 mL/day pump of `episode` implanted 300 days before `now`, written straight
+    to the tables (not added to the session); `fields` set or override any column."""
+    values: dict[str, Any] = {
+        "episode_id": episode.id,
+        "model_key": "m",
+        "model_name": "Model",
+        "serial": serial,
+        "reservoir_ml": 20.0,
+        "nominal_flow_ml_per_day": 0.5,
+        "tolerance_pct": 15.0,
+        "reserve_ml": 2.0,
+        "implanted_at": now - timedelta(days=300),
+        "recorded_at": now - timedelta(days=300),
+        "recorded_by": "T",
+        "drug_name": "Baclofen",
+    }
+    return ImplantedPump(**{**values, **fields})
+
+
+def schedule_refill(
+    pump: ImplantedPump,
+    due_at: datetime,
+    urgent_at: datetime | None,
+    last_fill_before: timedelta = timedelta(days=60),
+) -> None:
+    """The worklist columns of a pump filled `last_fill_before` its refill, due at `due_at`."""
+    pump.last_fill_at = due_at - last_fill_before
+    pump.refill_due_at = due_at
+    pump.refill_due_on = due_at.date()
+    pump.empty_by_worst_at = due_at + timedelta(days=5)
+    pump.urgent_at = urgent_at

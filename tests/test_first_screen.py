@@ -37,10 +37,10 @@ from pathway_app.storage.first_screen import (
     count_statement,
     rows_statement,
 )
-from pathway_app.storage.orm import Episode, ImplantedPump, Patient
+from pathway_app.storage.orm import Episode, Patient
 from pathway_app.storage.revisions import _identifiers, head_revisions, revision_graph
 from tests.conftest import ACTOR, FIXED_NOW
-from tests.factories import episode_row
+from tests.factories import episode_row, pump_row, schedule_refill
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -89,19 +89,12 @@ def _seed_edges(db: Database, pumps: int = 260, seed: int = 5) -> None:
                 f"Given{n}",
                 closed=n % 17 == 0,
             )
-            pump = ImplantedPump(
-                episode_id=episode.id,
-                model_key="m",
+            pump = pump_row(
+                episode,
+                FIXED_NOW,
+                f"S{n}",
                 model_name=rng.choice(("Model A", "Modèle B")),
-                serial=f"S{n}",
-                reservoir_ml=20.0,
-                nominal_flow_ml_per_day=0.5,
-                tolerance_pct=15.0,
-                reserve_ml=2.0,
-                implanted_at=FIXED_NOW - timedelta(days=300),
                 removed_at=FIXED_NOW - timedelta(days=1) if n % 19 == 0 else None,
-                recorded_at=FIXED_NOW - timedelta(days=300),
-                recorded_by="T",
                 drug_name=rng.choice(("Baclofen", "Morphine")),
                 dangerous_withdrawal=rng.random() < 0.5,
                 concentration=None if n % 11 == 0 else rng.choice((2.0, 0.5, 1.25)),
@@ -112,14 +105,13 @@ def _seed_edges(db: Database, pumps: int = 260, seed: int = 5) -> None:
             )
             if n % 23 != 0:
                 due_at = rng.choice(due_times)
-                pump.last_fill_at = due_at - timedelta(days=60, microseconds=3)
-                pump.refill_due_at = due_at
-                pump.refill_due_on = due_at.date()
-                pump.empty_by_worst_at = due_at + timedelta(days=5)
-                pump.urgent_at = (
+                schedule_refill(
+                    pump,
+                    due_at,
                     None
                     if n % 13 == 0
-                    else due_at + timedelta(days=rng.choice((-50, -30, -3, 2, 10)))
+                    else due_at + timedelta(days=rng.choice((-50, -30, -3, 2, 10))),
+                    last_fill_before=timedelta(days=60, microseconds=3),
                 )
             session.add(pump)
 

@@ -38,9 +38,9 @@ from pathway_app.services.synthetic import generate_clinic
 from pathway_app.storage import refill_queries as rq
 from pathway_app.storage import repository as repo
 from pathway_app.storage.database import Database, open_database
-from pathway_app.storage.orm import Episode, ImplantedPump, Patient
+from pathway_app.storage.orm import Episode, Patient
 from tests.conftest import ACTOR, FIXED_NOW
-from tests.factories import episode_row
+from tests.factories import episode_row, pump_row, schedule_refill
 
 NOWS = (
     FIXED_NOW,
@@ -75,20 +75,12 @@ def _seed_edges(db: Database, pumps: int = 90, seed: int = 5) -> None:
                 rng.choice(("Gabriel", "Ana", "Zoë")),
                 closed=n % 17 == 0,
             )
-            pump = ImplantedPump(
-                episode_id=episode.id,
-                model_key="m",
+            pump = pump_row(
+                episode,
+                FIXED_NOW,
+                f"E{n}",
                 model_name="Model A",
-                serial=f"E{n}",
-                reservoir_ml=20.0,
-                nominal_flow_ml_per_day=0.5,
-                tolerance_pct=15.0,
-                reserve_ml=2.0,
-                implanted_at=FIXED_NOW - timedelta(days=300),
                 removed_at=FIXED_NOW - timedelta(days=1) if n % 19 == 0 else None,
-                recorded_at=FIXED_NOW - timedelta(days=300),
-                recorded_by="T",
-                drug_name="Baclofen",
                 dangerous_withdrawal=rng.random() < 0.5,
                 concentration=2.0,
                 concentration_unit="mg/mL",
@@ -98,14 +90,12 @@ def _seed_edges(db: Database, pumps: int = 90, seed: int = 5) -> None:
             )
             if n % 23 != 0:
                 due_at = rng.choice(due_times)
-                pump.last_fill_at = due_at - timedelta(days=60)
-                pump.refill_due_at = due_at
-                pump.refill_due_on = due_at.date()
-                pump.empty_by_worst_at = due_at + timedelta(days=5)
-                pump.urgent_at = (
+                schedule_refill(
+                    pump,
+                    due_at,
                     None
                     if n % 13 == 0
-                    else due_at + timedelta(days=rng.choice((-50, -30, -3, 2, 10)))
+                    else due_at + timedelta(days=rng.choice((-50, -30, -3, 2, 10))),
                 )
             session.add(pump)
 

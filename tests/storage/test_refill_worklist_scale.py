@@ -26,9 +26,8 @@ from pathway_app.services.refill_views import (
 )
 from pathway_app.storage import refill_queries as rq
 from pathway_app.storage.database import Database
-from pathway_app.storage.orm import ImplantedPump
 from tests.conftest import FIXED_NOW
-from tests.factories import episode_row
+from tests.factories import episode_row, pump_row, schedule_refill
 
 TODAY = FIXED_NOW.date()
 FAMILIES = ("Adler", "Brandt", "Costa", "Dahl", "Öztürk", "Eriksen")
@@ -63,29 +62,16 @@ def _seed(db: Database, pumps: int = 240, seed: int = 7) -> list[Expected]:
             due_at = rng.choice(due_times)
             urgent_at = due_at + timedelta(days=rng.choice((-30, -3, 2, 10)))
             dangerous = rng.random() < 0.5
-            pump = ImplantedPump(
-                episode_id=episode.id,
-                model_key="m",
-                model_name="Model",
-                serial=f"S{n}",
-                reservoir_ml=20.0,
-                nominal_flow_ml_per_day=0.5,
-                tolerance_pct=15.0,
-                reserve_ml=2.0,
-                implanted_at=FIXED_NOW - timedelta(days=300),
+            pump = pump_row(
+                episode,
+                FIXED_NOW,
+                f"S{n}",
                 removed_at=FIXED_NOW - timedelta(days=1) if removed else None,
-                recorded_at=FIXED_NOW - timedelta(days=300),
-                recorded_by="T",
-                drug_name="Baclofen",
                 dangerous_withdrawal=dangerous,
                 projection_unverified="reserve_ml" if n % 3 == 0 else "",
             )
             if not unfilled:
-                pump.last_fill_at = due_at - timedelta(days=60)
-                pump.refill_due_at = due_at
-                pump.refill_due_on = due_at.date()
-                pump.empty_by_worst_at = due_at + timedelta(days=5)
-                pump.urgent_at = urgent_at
+                schedule_refill(pump, due_at, urgent_at)
             session.add(pump)
             session.flush()
             if closed or removed or unfilled:
